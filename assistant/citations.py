@@ -1,0 +1,196 @@
+"""Citations in generated text, parsed and verified before anything is shown.
+
+Forms: `[S3:120-245]` (source 3, characters 120-245 of its canonical text), `[E2]` (evidence item
+2 of an answer), `[Q4]` (quote 4 of a theme draft). Several may share brackets: `[E1, E3]`,
+`[Q1; Q2]`.
+
+Rules, applied sentence by sentence (a unit never splits a quoted string):
+1. An id citation is valid when the id was given to the model; a span citation when its span lies
+   inside a span given to the model (so it is `source.text[start:end]` of given evidence).
+2. An invalid citation is removed and counted; with `bad_citation="drop_sentence"` (theme drafts)
+   the whole sentence goes, since its claim now rests on nothing the analyst can check.
+3. Text in double quotes must be found verbatim (whitespace and curly/straight quote differences
+   aside, see `verbatim.locate`) inside evidence the same sentence validly cites; otherwise the
+   sentence is removed and counted as a fabricated quote. A quote without a valid citation is
+   treated the same way.
+4. A sentence with no citation and no quoted text is kept, and counted as uncited.
+Valid id citations can be rendered as span citations (`[E2]` -> `[S3:120-245]`), narrowed to the
+quoted words when the sentence quotes exactly one passage of that evidence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from index.text import sentence_spans
+
+from .models import Quote, Source
+from .verbatim import locate, make_quote
+
+_ITEM = r"(?:S\d+\s*:\s*\d+\s*[-\u2013]\s*\d+|[EQ]\d+)"
+GROUP_RE = re.compile(rf"\[\s*({_ITEM}(?:\s*[,;]\s*{_ITEM})*)\s*\]")
+ITEM_RE = re.compile(r"S(\d+)\s*:\s*(\d+)\s*[-\u2013]\s*(\d+)|([EQ]\d+)")
+QUOTED_RE = re.compile(r"\u201c([^\u201d\n]{1,2000})\u201d|\"([^\"\n]{1,2000})\"")
+
+
+@dataclass(frozen=True)
+class Citation:
+    raw: str
+    ref: str | None = None  # "E2" / "Q4" for id citations
+    source_id: int | None = None  # span citations
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass
+class VerifiedText:
+    text: str
+    citations: list[Quote] = field(default_factory=list)  # one per valid citation, verbatim
+    cited_ids: list[str] = field(default_factory=list)
+    removed_citations: int = 0
+    removed_sentences: list[str] = field(default_factory=list)
+    fabricated_quotes: int = 0
+    uncited_sentences: int = 0
+
+    def report(self) -> dict[str, object]:
+        return {
+            "removed_citations": self.removed_citations,
+            "removed_sentences": len(self.removed_sentences),
+            "removed_sentence_texts": self.removed_sentences,
+            "fabricated_quotes": self.fabricated_quotes,
+            "uncited_sentences": self.uncited_sentences,
+            "citations": len(self.citations),
+        }
+
+
+def parse_citations(text: str) -> list[Citation]:
+    out: list[Citation] = []
+    for group in GROUP_RE.finditer(text):
+        for m in ITEM_RE.finditer(group.group(1)):
+            if m.group(4):
+                out.append(Citation(m.group(0), ref=m.group(4)))
+            else:
+                out.append(Citation(m.group(0), source_id=int(m.group(1)), start=int(m.group(2)),
+                                    end=int(m.group(3))))
+    return out
+
+
+def span_token(q: Quote) -> str:
+    return f"[S{q.source_id}:{q.start}-{q.end}]"
+
+
+def _units(text: str) -> list[tuple[int, int]]:
+    """Sentences, merged so a quoted string never straddles two units and a unit holding only
+    citations joins the sentence before it ("... short-term. [E2]")."""
+    spans = sentence_spans(text)
+    quoted = [(m.start(), m.end()) for m in QUOTED_RE.finditer(text)]
+    merged: list[list[int]] = []
+    for s, e in spans:
+        only_cites = not GROUP_RE.sub("", text[s:e]).strip(" .;,")
+        inside_quote = any(qs < s < qe for qs, qe in quoted)
+        if merged and (only_cites or inside_quote) and "\n" not in text[merged[-1][1]:s]:
+            merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    return [(s, e) for s, e in merged]
+
+
+def verify_text(
+    text: str,
+    evidence: Mapping[str, Quote],
+    sources: Mapping[int, Source],
+    *,
+    bad_citation: Literal["drop_citation", "drop_sentence"] = "drop_citation",
+    render_spans: bool = False,
+) -> VerifiedText:
+    """Check every citation and quoted passage in `text` against `evidence` (id -> verbatim
+    quote); return the cleaned text and what was removed."""
+    out = VerifiedText(text="")
+    pieces: list[str] = []
+    prev = 0
+    for s, e in _units(text):
+        gap = text[prev:s]
+        prev = e
+        sentence = _verify_unit(text[s:e], evidence, sources, bad_citation, render_spans, out)
+        if sentence is None:
+            if "\n" in gap:
+                pieces.append("\n" * gap.count("\n"))
+            continue
+        pieces.append(gap + sentence)
+    out.text = re.sub(r"[ \t]{2,}", " ", "".join(pieces)).strip()
+    return out
+
+
+def _resolve(c: Citation, evidence: Mapping[str, Quote], sources: Mapping[int, Source]) -> Quote | None:
+    """The verbatim span a citation points at, or None when it points outside the evidence."""
+    if c.ref is not None:
+        return evidence.get(c.ref)
+    for q in evidence.values():
+        if q.source_id == c.source_id and q.start <= (c.start or 0) < (c.end or 0) <= q.end:
+            src = sources.get(q.source_id)
+            if src is not None:
+                return make_quote(src, int(c.start), int(c.end), attribution=q.attribution,  # type: ignore[arg-type]
+                                  excerpt_id=q.excerpt_id, origin=q.origin, attributes=q.attributes)
+    return None
+
+
+def _verify_unit(sentence: str, evidence: Mapping[str, Quote], sources: Mapping[int, Source],
+                 bad_citation: str, render_spans: bool, out: VerifiedText) -> str | None:
+    valid: list[tuple[Citation, Quote]] = []
+    bad = 0
+    for c in parse_citations(sentence):
+        q = _resolve(c, evidence, sources)
+        if q is None:
+            bad += 1
+        else:
+            valid.append((c, q))
+    out.removed_citations += bad
+    if bad and bad_citation == "drop_sentence":
+        out.removed_sentences.append(sentence)
+        return None
+    narrowed: dict[str, Quote | None] = {}
+    for m in QUOTED_RE.finditer(GROUP_RE.sub("", sentence)):
+        claimed = m.group(1) or m.group(2) or ""
+        hit = None
+        for c, q in valid:
+            src = sources.get(q.source_id)
+            loc = locate(src.text, claimed, within=(q.start, q.end), min_ratio=1.0) if src else None
+            if loc is not None:
+                hit = (c, make_quote(src, loc.start, loc.end, attribution=q.attribution,  # type: ignore[arg-type]
+                                     excerpt_id=q.excerpt_id, origin=q.origin, attributes=q.attributes))
+                break
+        if hit is None:
+            out.fabricated_quotes += 1
+            out.removed_sentences.append(sentence)
+            return None
+        raw = hit[0].raw
+        # two passages quoted from one evidence item: cite the item whole rather than guess
+        same = raw in narrowed and narrowed[raw] is not None and (narrowed[raw].start, narrowed[raw].end) == (hit[1].start, hit[1].end)  # type: ignore[union-attr]
+        narrowed[raw] = hit[1] if raw not in narrowed or same else None
+    if not valid:
+        out.uncited_sentences += 1
+    for c, q in valid:
+        shown = narrowed.get(c.raw) or q
+        out.citations.append(shown)
+        if c.ref:
+            out.cited_ids.append(c.ref)
+    return GROUP_RE.sub(lambda g: _render_group(g.group(1), evidence, sources, render_spans, narrowed), sentence)
+
+
+def _render_group(inner: str, evidence: Mapping[str, Quote], sources: Mapping[int, Source],
+                  render_spans: bool, narrowed: Mapping[str, Quote | None]) -> str:
+    kept: list[str] = []
+    for m in ITEM_RE.finditer(inner):
+        c = (Citation(m.group(0), ref=m.group(4)) if m.group(4) else
+             Citation(m.group(0), source_id=int(m.group(1)), start=int(m.group(2)), end=int(m.group(3))))
+        q = _resolve(c, evidence, sources)
+        if q is None:
+            continue
+        if render_spans:
+            n = narrowed.get(c.raw)
+            kept.append(span_token(n if n is not None else q)[1:-1])
+        else:
+            kept.append(c.ref if c.ref else f"S{c.source_id}:{c.start}-{c.end}")
+    return f"[{', '.join(dict.fromkeys(kept))}]" if kept else ""

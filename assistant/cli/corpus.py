@@ -1,0 +1,225 @@
+"""Project and corpus commands: init, ingest, sources, show, remove, status, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..errors import ThematicError
+from ..ingest import IngestReport, ingest_paths, remove_source
+from ..project import Project
+from .common import JsonOpt, ProjectOpt, console, err_console, handle_errors, open_project, print_json, project_dir
+
+
+def progress_bar() -> Progress:
+    """One look for every long job: what, how far, rate-derived ETA."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(), console=err_console, transient=False,
+    )
+
+
+def progress_callback(bar: Progress, description: str):
+    task = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for the new project.")] = Path("."),
+    analyst: Annotated[str | None, typer.Option(help="Your name, recorded on every decision.")] = None,
+) -> None:
+    """Create a project in FOLDER (private to you: mode 700)."""
+    with handle_errors():
+        project = Project.init(folder)
+        if analyst:
+            project.settings.analyst = analyst
+            project.save_settings()
+        console.print(f"Created project in {project.folder} (analyst: {project.analyst})")
+        project.close()
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    project: ProjectOpt = None,
+    kind: Annotated[str | None, typer.Option(help="interview, document, survey, field_notes")] = None,
+    meta: Annotated[Path | None, typer.Option(help="Sidecar metadata.csv: one row per file.")] = None,
+    attr: Annotated[list[str] | None, typer.Option("--attr", help="KEY=VALUE attribute for every file.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="CSV/XLSX: column with the answer text.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="CSV/XLSX: column identifying the respondent.")] = None,
+    attr_columns: Annotated[str | None, typer.Option(help="CSV/XLSX: comma-separated attribute columns.")] = None,
+    question_column: Annotated[str | None, typer.Option(help="CSV/XLSX (long format): question column.")] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Skip embedding/indexing (do it later with `thematic reindex`).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Read files into the project; unchanged files are skipped, changed ones replaced."""
+    from index.readers import ReadOptions
+
+    attributes = dict(a.split("=", 1) for a in attr or [] if "=" in a)
+    with open_project(project) as proj:
+        options = ReadOptions(
+            max_file_mb=proj.settings.ingest.max_file_mb, id_column=id_column, text_column=text_column,
+            attr_columns=[c.strip() for c in (attr_columns or "").split(",") if c.strip()],
+            question_column=question_column,
+        )
+        with progress_bar() as bar:
+            report = ingest_paths(
+                proj, paths, kind=kind, meta=meta, attributes=attributes, read_options=options,
+                progress=progress_callback(bar, "reading"), index=not no_index,
+                index_progress=progress_callback(bar, "embedding"),
+            )
+    _print_ingest(report, json_out)
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+def _print_ingest(report: IngestReport, json_out: bool) -> None:
+    if json_out:
+        print_json({"results": report.results, "index": report.index})
+        return
+    for r in report.results:
+        if r.status == "failed":
+            err_console.print(f"[red]failed[/red] {r.error}", highlight=False)
+        else:
+            console.print(f"{r.status:>10}  {r.path}  ({r.excerpts} excerpts)", highlight=False)
+        for note in r.notes:
+            console.print(f"            {note}", highlight=False)
+    counts = {s: report.count(s) for s in ("added", "updated", "unchanged", "attributes", "failed")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to ingest")
+
+
+def sources(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """List the project's sources with their attributes."""
+    with open_project(project) as proj:
+        items = proj.store.list_sources()
+        n_excerpts = {}
+        for e in proj.store.list_excerpts():
+            n_excerpts[e.source_id] = n_excerpts.get(e.source_id, 0) + 1
+    if json_out:
+        print_json([{**s.model_dump(exclude={"text"}), "excerpts": n_excerpts.get(s.id, 0)} for s in items])
+        return
+    table = Table("id", "name", "kind", "excerpts", "attributes")
+    for s in items:
+        attrs = ", ".join(f"{k}={v}" for k, v in s.attributes.items())
+        table.add_row(str(s.id), s.name, s.kind, str(n_excerpts.get(s.id, 0)), attrs)
+    console.print(table)
+
+
+def show(
+    source: Annotated[str, typer.Argument(help="Source id or name.")],
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a source's excerpts with speakers and offsets."""
+    with open_project(project) as proj:
+        src = proj.store.get_source(source)
+        excerpts = proj.store.list_excerpts(source_id=src.id)
+    if json_out:
+        print_json({"source": src.model_dump(exclude={"text"}), "text": src.text, "excerpts": excerpts})
+        return
+    console.print(f"[bold]{src.name}[/bold] ({src.kind}) {src.attributes}", highlight=False)
+    for e in excerpts:
+        who = e.speaker or (f"p.{e.page}" if e.page else "")
+        style = "dim" if e.is_interviewer else ""
+        console.print(f"[{style}]#{e.id} [{e.start}:{e.end}] {who}: {e.text}[/{style}]" if style
+                      else f"#{e.id} [{e.start}:{e.end}] {who}: {e.text}", highlight=False)
+
+
+def remove(
+    source: Annotated[str, typer.Argument(help="Source id or name.")],
+    project: ProjectOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a source and its excerpts, suggestions and codings (reported, and audited)."""
+    with open_project(project) as proj:
+        src = proj.store.get_source(source)
+        deps = proj.store.source_dependents(int(src.id))  # type: ignore[arg-type]
+        if not yes and not typer.confirm(
+            f"Remove {src.name} with {deps['excerpts']} excerpts, {deps['codings']} codings, "
+            f"{deps['suggestions']} suggestions?"
+        ):
+            raise typer.Exit(1)
+        result = remove_source(proj, int(src.id))  # type: ignore[arg-type]
+        from ..search import sync_index
+
+        if proj.index_dir.exists():
+            sync_index(proj)
+    console.print(f"Removed {result['source']}: {result['excerpts']} excerpts, {result['codings']} codings, "
+                  f"{result['suggestions']} suggestions")
+
+
+def status(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """What the project holds, and what still needs the analyst."""
+    with open_project(project) as proj:
+        data = {"project": str(proj.folder), "analyst": proj.analyst, **proj.store.counts(),
+                "llm": {"provider": proj.settings.llm.provider, "model": proj.settings.llm.model,
+                        "remote": proj.settings.llm.is_remote},
+                "embedding_model": proj.settings.search.embedding.model}
+    if json_out:
+        print_json(data)
+        return
+    for key, value in data.items():
+        console.print(f"{key:>20}: {value}", highlight=False)
+
+
+def demo(
+    folder: Annotated[Path, typer.Argument(help="Where to build the demo project.")] = Path("demo-project"),
+    rebuild: Annotated[bool, typer.Option(help="Delete and rebuild if it exists.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build the bundled demo project (a key-informant study of a city's health inequalities)."""
+    from ..demo import build_demo
+
+    with handle_errors(), progress_bar() as bar:
+        project = build_demo(folder, rebuild=rebuild, progress=lambda stage: progress_callback(bar, stage))
+    with project:
+        data = {"project": str(project.folder), **project.store.counts(),
+                "sources_by_kind": _by_kind(project)}
+    if json_out:
+        print_json(data)
+        return
+    console.print(f"Demo project ready in {data['project']}")
+    console.print(f"  {data['sources']} sources ({', '.join(f'{n} {k}' for k, n in data['sources_by_kind'].items())}), "
+                  f"{data['excerpts']} excerpts, {data['words']} words")
+    console.print(f"  {data['codes']} codes, {data['suggestions_pending']} suggestions waiting for review, "
+                  f"{data['codings']} codings")
+    console.print(f"  Open it: thematic app --project {data['project']}")
+
+
+def _by_kind(project: Project) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in project.store.list_sources():
+        out[s.kind] = out.get(s.kind, 0) + 1
+    return out
+
+
+def app_cmd(
+    project: ProjectOpt = None,
+    port: Annotated[int, typer.Option(help="Port for the workspace.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it private.")] = "127.0.0.1",
+) -> None:
+    """Open the Streamlit workspace (listens on 127.0.0.1 unless told otherwise)."""
+    import subprocess
+    import sys
+
+    app_file = Path(__file__).resolve().parents[2] / "streamlit_app.py"
+    if not app_file.exists():
+        raise ThematicError(f"{app_file} not found; run from a source checkout")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.address", host,
+           "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.headless", "true",
+           "--", "--project", str(project_dir(project).resolve())]
+    console.print(f"thematic workspace on http://{host}:{port}")
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (init, ingest, sources, show, remove, status, demo):
+        app.command()(fn)
+    app.command("app")(app_cmd)

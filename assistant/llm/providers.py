@@ -1,0 +1,174 @@
+"""Building the configured LangChain chat model, and knowing what is local.
+
+Providers: OpenAI-compatible endpoints (`ChatOpenAI(base_url=...)`: OpenAI, Azure, vLLM, llama.cpp
+server, LM Studio, Ollama's /v1), Ollama (`ChatOllama`), Anthropic (`ChatAnthropic`), and a GGUF file
+run in-process through llama-cpp-python (`LlamaCppChat`, below; langchain_community is being sunset).
+Provider packages are imported lazily, with an install hint when missing. A remote provider is
+refused unless the project switched it on (`settings.llm.allow_remote`). API keys are read from the
+environment variable the settings name; they are never stored or printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+from ..errors import LLMError
+from ..settings import LLMSettings
+
+OLLAMA_URL = "http://localhost:11434"
+
+
+def _need(module: str, extra: str) -> None:
+    if find_spec(module) is None:
+        raise LLMError(f"this provider needs the `{module}` package: pip install 'thematic-assistant[{extra}]'")
+
+
+def _api_key(settings: LLMSettings, default_env: str) -> str | None:
+    env = settings.api_key_env or default_env
+    key = os.environ.get(env)
+    if not key and settings.is_remote:
+        raise LLMError(f"no API key: set the environment variable {env} (the project stores only its name)")
+    return key
+
+
+def check_allowed(settings: LLMSettings) -> None:
+    if settings.provider == "none":
+        raise LLMError("no language model is configured; run `thematic llm set --provider ... --model ...`")
+    if settings.is_remote and not settings.allow_remote:
+        raise LLMError(
+            f"the {settings.provider} endpoint is remote and remote models are off for this project; "
+            "enable them with `thematic llm set --allow-remote` (text is pseudonymised before it leaves)"
+        )
+
+
+def build_chat_model(settings: LLMSettings) -> BaseChatModel:
+    """The configured chat model. JSON output is requested natively where the provider supports it
+    (Ollama `format="json"`, OpenAI `response_format=json_object` when structured_method allows)."""
+    check_allowed(settings)
+    p = settings.provider
+    if not settings.model and p != "llamacpp":
+        raise LLMError(f"provider {p} needs a model name (`thematic llm set --model ...`)")
+    if p == "ollama":
+        _need("langchain_ollama", "ollama")
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(model=settings.model, base_url=settings.base_url or OLLAMA_URL, format="json",
+                          temperature=settings.temperature, num_predict=settings.max_output_tokens)
+    if p == "openai":
+        _need("langchain_openai", "openai")
+        from langchain_openai import ChatOpenAI
+
+        kwargs: dict[str, Any] = {}
+        method = settings.structured_method
+        if method == "json_mode" or (method == "auto" and settings.base_url is None):
+            kwargs["model_kwargs"] = {"response_format": {"type": "json_object"}}
+        return ChatOpenAI(model=settings.model, base_url=settings.base_url,
+                          api_key=_api_key(settings, "OPENAI_API_KEY") or "not-needed",
+                          temperature=settings.temperature, max_tokens=settings.max_output_tokens,
+                          timeout=settings.timeout_s, max_retries=0, **kwargs)
+    if p == "anthropic":
+        _need("langchain_anthropic", "anthropic")
+        from langchain_anthropic import ChatAnthropic
+
+        return ChatAnthropic(model=settings.model, api_key=_api_key(settings, "ANTHROPIC_API_KEY"),
+                             temperature=settings.temperature, max_tokens=settings.max_output_tokens,
+                             timeout=settings.timeout_s, max_retries=0)
+    if p == "llamacpp":
+        path = settings.model_path or ""
+        if not path or not Path(path).exists():
+            raise LLMError(f"provider llamacpp needs model_path pointing at a .gguf file (got {path!r})")
+        return LlamaCppChat(model_path=path, temperature=settings.temperature,
+                            max_tokens=settings.max_output_tokens)
+    raise LLMError(f"unknown provider {p!r}")
+
+
+def model_id(chat_model: BaseChatModel) -> str:
+    """A stable name for the audit log and cache key."""
+    for attr in ("model_name", "model", "model_path"):
+        v = getattr(chat_model, attr, None)
+        if isinstance(v, str) and v:
+            return f"{chat_model._llm_type}:{Path(v).name if attr == 'model_path' else v}"
+    return chat_model._llm_type
+
+
+class LlamaCppChat(BaseChatModel):
+    """A minimal in-process chat model over llama-cpp-python. With `json_schema` (passed per call via
+    `.bind(json_schema=...)` by `call_structured`) decoding is grammar-constrained to the schema."""
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 1
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int = 0
+    supports_json_schema: bool = True
+    _llm: Any = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llamacpp"
+
+    def _client(self) -> Any:
+        if self._llm is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise LLMError("provider llamacpp needs llama-cpp-python: pip install 'thematic-assistant[llamacpp]' "
+                               "(it builds from source; see the README for CPU flags)") from None
+            self._llm = Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                              seed=self.seed, verbose=False)
+        return self._llm
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        roles = {"system": "system", "human": "user", "ai": "assistant"}
+        msgs = [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        schema = kwargs.get("json_schema")
+        fmt = {"type": "json_object", "schema": schema} if schema else None
+        out = self._client().create_chat_completion(
+            messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens, stop=stop,
+            response_format=fmt, seed=self.seed,
+        )
+        text = out["choices"][0]["message"]["content"] or ""
+        usage = out.get("usage") or {}
+        msg = AIMessage(content=text, usage_metadata={
+            "input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0),
+            "total_tokens": usage.get("total_tokens", 0)})
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+
+def detect_ollama(base_url: str = OLLAMA_URL, timeout: float = 0.5) -> list[str] | None:
+    """Models pulled into a local Ollama server, or None when no server answers."""
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/api/tags", timeout=timeout) as resp:  # noqa: S310
+            data = json.loads(resp.read().decode("utf-8"))
+    except Exception:  # noqa: BLE001 - absent, refused, timed out: all mean "not running"
+        return None
+    return [m.get("name", "") for m in data.get("models", [])]
+
+
+def llm_status(settings: LLMSettings, probe_ollama: bool = True) -> dict[str, Any]:
+    """What `thematic llm status` and the UI show. Names the key's variable and whether it is set;
+    never the key."""
+    env = settings.api_key_env or {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(settings.provider)
+    return {
+        "provider": settings.provider,
+        "model": settings.model or None,
+        "base_url": settings.base_url,
+        "model_path": settings.model_path,
+        "local": not settings.is_remote,
+        "remote_allowed": settings.allow_remote,
+        "api_key_env": env,
+        "api_key_set": bool(env and os.environ.get(env)),
+        "ollama_models": detect_ollama(timeout=0.5) if probe_ollama else None,
+        "llama_cpp_installed": find_spec("llama_cpp") is not None,
+    }

@@ -1,0 +1,313 @@
+"""Export a project as a REFI-QDA `.qdpx` (QDA-XML project 1.0) archive, or its codebook as `.qdc`.
+
+Layout written: `project.qde` (UTF-8, children of <Project> in schema order) and one
+`sources/<GUID>.txt` per text source holding exactly our canonical text (UTF-8, LF, no BOM), so
+positions written are positions in that file. Each coding is its own PlainTextSelection with one
+Coding (creatingUser = the coder's User), so analysts and the AI stay separate users in the other
+tool. What REFI-QDA has no place for (include/exclude criteria, theme memos) goes into Notes and is
+listed in the report's warnings: the spec asks exporters to tell the user about data loss."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lxml import etree
+from pydantic import BaseModel, Field
+
+from ..models import Code, Memo
+from ..project import Project
+from .guids import derived_guid, project_guid, source_guid
+from .offsets import OffsetMode, UnitMap, to_mode
+
+NS = "urn:QDA-XML:project:1.0"
+CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
+CRITERIA_PREFIX = "Criteria: "  # name of the Note carrying include/exclude/examples of a code
+ORIGIN = "thematic (local-first thematic analysis assistant)"
+Progress = Callable[[int, int], None]
+
+
+class ExportReport(BaseModel):
+    path: str
+    offsets: str = "chars"
+    counts: dict[str, int] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+
+def _q(tag: str, ns: str = NS) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+def xml_datetime(value: str | None) -> str:
+    """Our ISO timestamps -> xsd:dateTime in UTC with a Z (what the other tools write)."""
+    try:
+        dt = datetime.fromisoformat(value or "")
+    except ValueError:
+        dt = datetime.now(timezone.utc)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rgb(colour: str | None) -> str | None:
+    c = (colour or "").strip()
+    if len(c) in (4, 7) and c.startswith("#") and all(ch in "0123456789abcdefABCDEF" for ch in c[1:]):
+        return c.upper()
+    return None
+
+
+def codes_element(
+    codes: Iterable[Code], guids: dict[int, str], ns: str = NS,
+    note_refs: dict[int, list[str]] | None = None,
+) -> etree._Element:
+    """The <Codes> tree (hierarchy by parent_id, definition as Description, colour as color).
+    Shared with the codebook-only `.qdc` export: pass `ns=CODEBOOK_NS` there."""
+    codes = list(codes)
+    ids = {c.id for c in codes}
+    children: dict[int | None, list[Code]] = {}
+    for c in codes:
+        parent = c.parent_id if c.parent_id in ids else None
+        children.setdefault(parent, []).append(c)
+    root = etree.Element(_q("Codes", ns), nsmap={None: ns})
+
+    def add(parent_el: etree._Element, code: Code, depth: int) -> None:
+        el = etree.SubElement(parent_el, _q("Code", ns), guid=guids[int(code.id)], name=code.name,  # type: ignore[arg-type]
+                              isCodable="true")
+        if rgb(code.colour):
+            el.set("color", rgb(code.colour))  # type: ignore[arg-type]
+        if code.definition:
+            etree.SubElement(el, _q("Description", ns)).text = code.definition
+        for ref in (note_refs or {}).get(int(code.id), []):  # type: ignore[arg-type]
+            etree.SubElement(el, _q("NoteRef", ns), targetGUID=ref)
+        if depth < 100:  # guards against a parent cycle in a damaged store
+            for child in children.get(code.id, []):
+                add(el, child, depth + 1)
+
+    for top in children.get(None, []):
+        add(root, top, 0)
+    return root
+
+
+def criteria_text(code: Code) -> str:
+    """Include/exclude/examples as a plain-text note another tool can show; parsed back on import."""
+    lines = []
+    if code.include:
+        lines.append(f"Include: {code.include}")
+    if code.exclude:
+        lines.append(f"Exclude: {code.exclude}")
+    if code.examples:
+        lines.append("Examples:")
+        lines += [f"- {e}" for e in code.examples]
+    return "\n".join(lines)
+
+
+def _user_guids(project: Project) -> dict[str, str]:
+    """Every coder, memo author and the analyst becomes a User; AI coders keep their `ai:` names."""
+    store = project.store
+    store.ensure_coder(project.analyst, "analyst")
+    for c in {c.coder for c in store.list_codings()}:
+        store.ensure_coder(c, "ai" if c.startswith("ai:") else "analyst")
+    for author in {m.author for m in store.list_memos()}:
+        store.ensure_coder(author, "ai" if author.startswith("ai:") else "analyst")
+    return store.entity_guids("coders")
+
+
+def build_project_xml(project: Project, offsets: OffsetMode = "chars",
+                      progress: Progress | None = None) -> tuple[etree._Element, dict[str, str], ExportReport]:
+    """The <Project> element and the source files (`sources/<GUID>.txt` -> text) to write."""
+    store = project.store
+    report = ExportReport(path="", offsets=offsets)
+    users = _user_guids(project)
+    pguid = project_guid(store)
+    code_guids = store.entity_guids("codes")
+    coding_guids = store.entity_guids("codings")
+    memo_guids = store.entity_guids("memos")
+    set_guids = store.entity_guids("source_sets")
+    codes = store.list_codes()
+    code_ids = {c.id for c in codes}
+    memos = store.list_memos()
+    sources = store.list_sources(with_text=True)
+    src_guids = {s.id: source_guid(store, s.name) for s in sources}
+
+    root = etree.Element(_q("Project"), nsmap={None: NS})
+    root.set("name", project.folder.name)
+    root.set("origin", ORIGIN)
+    root.set("creatingUserGUID", users[project.analyst])
+    root.set("creationDateTime", xml_datetime(None))
+
+    notes, refs = _notes(project, memos, memo_guids, users, codes, code_guids, pguid, report)
+
+    el = etree.SubElement(root, _q("Users"))
+    for name, guid in sorted(users.items()):
+        etree.SubElement(el, _q("User"), guid=guid, name=name)
+    if codes:
+        book = etree.SubElement(root, _q("CodeBook"))
+        book.append(codes_element(codes, code_guids, note_refs=refs.get("code")))
+    keys = sorted({k for s in sources for k in s.attributes} | ({"kind"} if sources else set()))
+    var_guids = {k: derived_guid(pguid, "variable", k) for k in keys}
+    if keys:
+        el = etree.SubElement(root, _q("Variables"))
+        for k in keys:
+            etree.SubElement(el, _q("Variable"), guid=var_guids[k], name=k, typeOfVariable="Text")
+    files: dict[str, str] = {}
+    if sources:
+        el = etree.SubElement(root, _q("Sources"))
+        for i, s in enumerate(sources):
+            guid = src_guids[s.id]
+            files[f"sources/{guid}.txt"] = s.text
+            _text_source(el, project, s, guid, offsets, users, code_ids, code_guids, coding_guids,
+                         refs, var_guids, report)
+            if progress:
+                progress(i + 1, len(sources))
+    if notes is not None:
+        root.append(notes)
+    sets = store.list_source_sets()
+    if sets:
+        el = etree.SubElement(root, _q("Sets"))
+        for st in sets:
+            set_el = etree.SubElement(el, _q("Set"), guid=set_guids[st["id"]], name=st["name"])
+            if st["description"]:
+                etree.SubElement(set_el, _q("Description")).text = st["description"]
+            for sid in st["source_ids"]:
+                if sid in src_guids:
+                    etree.SubElement(set_el, _q("MemberSource"), targetGUID=src_guids[sid])
+    for ref in refs.get("project", {}).get(0, []):
+        etree.SubElement(root, _q("NoteRef"), targetGUID=ref)
+    report.counts.update(users=len(users), codes=len(codes), sources=len(sources), notes=len(memos),
+                         sets=len(sets), variables=len(keys))
+    return root, files, report
+
+
+def _text_source(parent: etree._Element, project: Project, s, guid: str, offsets: OffsetMode,
+                 users: dict[str, str], code_ids: set, code_guids: dict[int, str],
+                 coding_guids: dict[int, str], refs: dict, var_guids: dict[str, str],
+                 report: ExportReport) -> None:
+    el = etree.SubElement(parent, _q("TextSource"), guid=guid, name=s.name,
+                          plainTextPath=f"internal://{guid}.txt",
+                          creationDateTime=xml_datetime(s.added_at))
+    umap = UnitMap.of(s.text) if offsets == "utf16" else None
+    n = 0
+    for c in project.store.list_codings(source_id=s.id):
+        if c.code_id not in code_ids:
+            report.warnings.append(f"coding {c.id} on {s.name!r} skipped: its code {c.code_id} is not active")
+            continue
+        start, end = to_mode(s.text, c.start, c.end, offsets, umap)
+        cguid = coding_guids[int(c.id)]  # type: ignore[arg-type]
+        sel = etree.SubElement(el, _q("PlainTextSelection"), guid=derived_guid(cguid, "selection"),
+                               name=_preview(c.text), startPosition=str(start), endPosition=str(end),
+                               creatingUser=users[c.coder], creationDateTime=xml_datetime(c.created_at))
+        coding = etree.SubElement(sel, _q("Coding"), guid=cguid, creatingUser=users[c.coder],
+                                  creationDateTime=xml_datetime(c.created_at))
+        etree.SubElement(coding, _q("CodeRef"), targetGUID=code_guids[c.code_id])
+        for ref in refs.get("coding", {}).get(c.id, []):
+            etree.SubElement(coding, _q("NoteRef"), targetGUID=ref)
+        n += 1
+    for ref in refs.get("source", {}).get(s.id, []):
+        etree.SubElement(el, _q("NoteRef"), targetGUID=ref)
+    values = {"kind": s.kind, **s.attributes}
+    for k in sorted(values):
+        vv = etree.SubElement(el, _q("VariableValue"))
+        etree.SubElement(vv, _q("VariableRef"), targetGUID=var_guids[k])
+        etree.SubElement(vv, _q("TextValue")).text = str(values[k])
+    report.counts["codings"] = report.counts.get("codings", 0) + n
+
+
+def _preview(text: str, n: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
+def _notes(project: Project, memos: list[Memo], memo_guids: dict[int, str], users: dict[str, str],
+           codes: list[Code], code_guids: dict[int, str], pguid: str,
+           report: ExportReport) -> tuple[etree._Element | None, dict[str, dict[int, list[str]]]]:
+    """Memos become Notes referenced from what they are about; criteria become per-code Notes."""
+    refs: dict[str, dict[int, list[str]]] = {}
+    notes = etree.Element(_q("Notes"))
+    themes = {t.id: t.name for t in project.store.list_themes()}
+    for m in memos:
+        guid = memo_guids[int(m.id)]  # type: ignore[arg-type]
+        first = m.text.strip().splitlines()[0] if m.text.strip() else "memo"
+        name = _preview(first, 60)
+        if m.target_type == "theme":
+            name = f"Theme: {themes.get(m.target_id, m.target_id)}"
+            report.warnings.append(f"memo {m.id} is about a theme; REFI-QDA has no themes, exported as a free note")
+        note = etree.SubElement(notes, _q("Note"), guid=guid, name=name, creatingUser=users[m.author],
+                                creationDateTime=xml_datetime(m.created_at))
+        etree.SubElement(note, _q("PlainTextContent")).text = m.text
+        if m.target_type in ("project", "source", "code", "coding"):
+            key = 0 if m.target_type == "project" else int(m.target_id or 0)
+            refs.setdefault(m.target_type, {}).setdefault(key, []).append(guid)
+    for c in codes:
+        text = criteria_text(c)
+        if not text:
+            continue
+        guid = derived_guid(code_guids[int(c.id)], "criteria")  # type: ignore[arg-type]
+        note = etree.SubElement(notes, _q("Note"), guid=guid, name=f"{CRITERIA_PREFIX}{c.name}",
+                                creatingUser=users[project.analyst])
+        etree.SubElement(note, _q("PlainTextContent")).text = text
+        refs.setdefault("code", {}).setdefault(int(c.id), []).append(guid)  # type: ignore[arg-type]
+    return (notes if len(notes) else None), refs
+
+
+def qde_bytes(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def atomic_write_bytes(path: Path, writer: Callable[[Path], None]) -> None:
+    """Write through a temp file in the same folder and os.replace it, so a crash never leaves a
+    half-written export where a good one was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_qdpx(project: Project, path: str | Path, offsets: OffsetMode = "chars",
+                progress: Progress | None = None) -> ExportReport:
+    root, files, report = build_project_xml(project, offsets, progress)
+    data = qde_bytes(root)
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("project.qde", data)
+            for name, text in files.items():
+                zf.writestr(name, text.encode("utf-8"))
+
+    atomic_write_bytes(Path(path), write)
+    report.path = str(path)
+    project.store.audit(project.analyst, "export.qdpx", "project", None, path=str(path), offsets=offsets,
+                        counts=report.counts)
+    return report
+
+
+def export_qdc(project: Project, path: str | Path) -> ExportReport:
+    """Codebook only (urn:QDA-XML:codebook:1.0): <CodeBook><Codes>…</Codes></CodeBook>."""
+    codes = project.store.list_codes()
+    guids = project.store.entity_guids("codes")
+    book = etree.Element(_q("CodeBook", CODEBOOK_NS), nsmap={None: CODEBOOK_NS}, origin=ORIGIN)
+    book.append(codes_element(codes, guids, ns=CODEBOOK_NS))
+    data = etree.tostring(book, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(data))
+    project.store.audit(project.analyst, "export.qdc", "codebook", None, path=str(path), codes=len(codes))
+    return ExportReport(path=str(path), counts={"codes": len(codes)})
+
+
+def validate_qde(data: bytes, xsd_path: str | Path) -> list[str]:
+    """Schema errors of a project.qde against the REFI-QDA XSD (empty list = valid). The XSD is
+    not shipped with the package; callers pass its path."""
+    schema = etree.XMLSchema(etree.parse(str(xsd_path)))
+    doc = etree.fromstring(data)
+    if schema.validate(doc):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]  # type: ignore[attr-defined]
+

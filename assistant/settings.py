@@ -1,0 +1,127 @@
+"""One Settings object per project, with nested sections, saved as `settings.json` in the project
+folder. It never holds secrets: an API key is read from the environment variable the settings name,
+so a project folder can be shared or archived without leaking credentials."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from index.config import SearchSettings
+
+Provider = Literal["none", "ollama", "openai", "anthropic", "llamacpp"]
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LLMSettings(Section):
+    """`provider="none"` is the default: the offline engine, nothing leaves the machine."""
+
+    provider: Provider = "none"
+    model: str = ""
+    base_url: str | None = None  # OpenAI-compatible endpoint (vLLM, llama.cpp server, LM Studio, Azure...)
+    api_key_env: str | None = None  # name of the environment variable holding the key, never the key
+    model_path: str | None = None  # GGUF file for provider="llamacpp"
+    temperature: float = 0.0
+    max_output_tokens: int = 1024
+    max_retries: int = 2
+    timeout_s: float = 120.0
+    concurrency: int = 4
+    structured_method: Literal["auto", "json_schema", "function_calling", "json_mode"] = "auto"
+    usd_per_1k_input: float = 0.0
+    usd_per_1k_output: float = 0.0
+    allow_remote: bool = False  # a remote provider must be switched on explicitly, per project
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _not_a_key(cls, v: str | None) -> str | None:
+        if v and (v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()):
+            raise ValueError("api_key_env takes the NAME of an environment variable, not the key itself")
+        return v
+
+    @property
+    def is_remote(self) -> bool:
+        """Local endpoints (Ollama, llama.cpp, LM Studio on this machine) count as local."""
+        if self.provider in ("none", "llamacpp"):
+            return False
+        if self.provider == "ollama":
+            url = self.base_url or "http://localhost:11434"
+        elif self.provider == "anthropic":
+            return True
+        else:
+            url = self.base_url or "https://api.openai.com/v1"
+        from urllib.parse import urlparse
+
+        host = urlparse(url).hostname or ""
+        return host not in LOCAL_HOSTS
+
+
+class PrivacySettings(Section):
+    pseudonymise_remote: bool = True  # replace known identifiers before text goes to a remote model
+    terms: list[str] = Field(default_factory=list)  # extra names/places to pseudonymise
+    pseudonymise_attributions: bool = False  # show "Participant 3" instead of names in quotes
+
+
+class ChunkingSettings(Section):
+    target_chars: int = 700
+    max_chars: int = 1600
+    min_chars: int = 120
+
+
+class IngestSettings(Section):
+    max_file_mb: float = 50.0
+    interviewer: list[str] = Field(
+        default_factory=lambda: ["interviewer", "int", "i", "q", "moderator", "facilitator", "researcher"]
+    )
+
+
+class SuggestSettings(Section):
+    top_k: int = 3  # at most this many codes proposed per excerpt by the offline engine
+    min_score: float = 0.0  # z-score floor before calibration kicks in
+    examples_per_code: int = 3  # accepted examples per code given to an LLM
+
+
+class QuoteSettings(Section):
+    min_chars: int = 60
+    max_chars: int = 400
+    per_participant: int = 2
+    attribution: str = "{participant}, {organisation}, {kind}"
+
+
+class Settings(Section):
+    analyst: str = Field(default_factory=lambda: os.environ.get("THEMATIC_ANALYST") or _user())
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    suggest: SuggestSettings = Field(default_factory=SuggestSettings)
+    quotes: QuoteSettings = Field(default_factory=QuoteSettings)
+
+    @classmethod
+    def load(cls, path: Path) -> "Settings":
+        if not path.exists():
+            return cls()
+        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+
+    def save(self, path: Path) -> None:
+        """Atomic replace: a crash mid-write leaves the previous settings intact."""
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "analyst"

@@ -1,0 +1,144 @@
+"""Connection handling shared by the store's parts: transactions, JSON columns, the audit log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..models import AuditEvent, utcnow
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def loads(text: str | None, default: Any = None) -> Any:
+    return default if text is None else json.loads(text)
+
+
+class StoreBase:
+    """Owns one SQLite connection in autocommit mode; `transaction()` opens BEGIN IMMEDIATE so a
+    writer takes the write lock up front instead of failing half-way on a busy database."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self._depth = 0
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Nestable: only the outermost block commits, so library functions can each be atomic and
+        still compose into one atomic operation."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self.conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self._depth -= 1
+                if outer:
+                    self.conn.execute("COMMIT")
+
+    def _one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    # -- meta ----------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- audit log (append-only, enforced by triggers) -------------------------------------------
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: int | None = None,
+        **details: Any,
+    ) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO audit_log (time, actor, action, entity_type, entity_id, details) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (utcnow(), actor, action, entity_type, entity_id, dumps(details)),
+            )
+            return int(cur.lastrowid)
+
+    def list_audit(
+        self, entity_type: str | None = None, entity_id: int | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        sql, params = "SELECT * FROM audit_log WHERE 1=1", []
+        if entity_type:
+            sql += " AND entity_type = ?"
+            params.append(entity_type)
+        if entity_id is not None:
+            sql += " AND entity_id = ?"
+            params.append(entity_id)
+        sql += " ORDER BY id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            AuditEvent(
+                id=r["id"], time=r["time"], actor=r["actor"], action=r["action"],
+                entity_type=r["entity_type"], entity_id=r["entity_id"],
+                details=loads(r["details"], {}),
+            )
+            for r in self._all(sql, tuple(params))
+        ]
+
+    # -- coders --------------------------------------------------------------------------------
+    def ensure_coder(self, name: str, kind: str = "analyst", guid: str | None = None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR IGNORE INTO coders (name, kind, guid, created_at) VALUES (?, ?, ?, ?)",
+                (name, kind, guid, utcnow()),
+            )
+
+    def list_coders(self) -> list[dict[str, str]]:
+        return [dict(r) for r in self._all("SELECT * FROM coders ORDER BY name")]
+
+    # -- exchange GUIDs (REFI-QDA): stable per entity once assigned -----------------------------
+    _GUID_KEYS = {"coders": "name", "codes": "id", "codings": "id", "memos": "id", "source_sets": "id"}
+
+    def entity_guids(self, table: str) -> dict[Any, str]:
+        """Key (id, or name for coders) -> GUID, assigning a fresh uuid4 to rows that have none, so
+        an entity keeps the same GUID across every export of the project."""
+        import uuid
+
+        key = self._GUID_KEYS[table]
+        with self.transaction():
+            out: dict[Any, str] = {}
+            for r in self._all(f"SELECT {key}, guid FROM {table}"):
+                guid = r[1]
+                if not guid:
+                    guid = str(uuid.uuid4())
+                    self.conn.execute(f"UPDATE {table} SET guid = ? WHERE {key} = ?", (guid, r[0]))
+                out[r[0]] = guid
+            return out
+
+    def set_entity_guid(self, table: str, key: Any, guid: str) -> None:
+        """Keep the GUID another tool gave an entity (import), so a re-export matches it."""
+        with self.transaction():
+            self.conn.execute(f"UPDATE {table} SET guid = ? WHERE {self._GUID_KEYS[table]} = ?", (guid, key))

@@ -1,0 +1,188 @@
+"""Sources and excerpts."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..errors import NotFound
+from ..models import Excerpt, Source
+from .base import StoreBase, dumps, loads
+
+_EXCERPT_COLS = (
+    'id, source_id, ordinal, start, "end", text, speaker, is_interviewer, page, time, '
+    "context_start, context_end"
+)
+
+
+def _source(row: sqlite3.Row, with_text: bool = True) -> Source:
+    return Source(
+        id=row["id"], name=row["name"], path=row["path"], kind=row["kind"],
+        content_hash=row["content_hash"], text=row["text"] if with_text else "",
+        attributes=loads(row["attributes"], {}), pages=[tuple(p) for p in loads(row["pages"], [])],
+        reader=row["reader"], reader_version=row["reader_version"], format=row["format"],
+        version=row["version"], added_at=row["added_at"],
+    )
+
+
+def _excerpt(row: sqlite3.Row) -> Excerpt:
+    return Excerpt(
+        id=row["id"], source_id=row["source_id"], ordinal=row["ordinal"], start=row["start"],
+        end=row["end"], text=row["text"], speaker=row["speaker"],
+        is_interviewer=bool(row["is_interviewer"]), page=row["page"], time=row["time"],
+        context_start=row["context_start"], context_end=row["context_end"],
+    )
+
+
+class CorpusStore(StoreBase):
+    def add_source(self, source: Source) -> Source:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO sources (name, path, kind, content_hash, text, attributes, pages, "
+                "reader, reader_version, format, version, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source.name, source.path, source.kind, source.content_hash, source.text,
+                    dumps(source.attributes), dumps([list(p) for p in source.pages]), source.reader,
+                    source.reader_version, source.format, source.version, source.added_at,
+                ),
+            )
+            return source.model_copy(update={"id": int(cur.lastrowid)})
+
+    def get_source(self, ref: int | str) -> Source:
+        """By id, or by name (what analysts type on the command line)."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            row = self._one("SELECT * FROM sources WHERE id = ?", (int(ref),))
+            if row is None and isinstance(ref, str):
+                row = self._one("SELECT * FROM sources WHERE name = ?", (ref,))
+        else:
+            row = self._one("SELECT * FROM sources WHERE name = ?", (ref,))
+        if row is None:
+            raise NotFound(f"no source {ref!r} in this project (see `thematic sources`)")
+        return _source(row)
+
+    def find_source(self, name: str) -> Source | None:
+        row = self._one("SELECT * FROM sources WHERE name = ?", (name,))
+        return None if row is None else _source(row)
+
+    def list_sources(self, with_text: bool = False) -> list[Source]:
+        cols = "*" if with_text else (
+            "id, name, path, kind, content_hash, '' AS text, attributes, pages, reader, "
+            "reader_version, format, version, added_at"
+        )
+        return [_source(r, with_text) for r in self._all(f"SELECT {cols} FROM sources ORDER BY name")]
+
+    def source_texts(self) -> dict[int, str]:
+        return {r[0]: r[1] for r in self._all("SELECT id, text FROM sources")}
+
+    def update_source_attributes(self, source_id: int, attributes: dict[str, str], kind: str | None = None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE sources SET attributes = ?, kind = COALESCE(?, kind) WHERE id = ?",
+                (dumps(attributes), kind, source_id),
+            )
+
+    def replace_source(self, source_id: int, source: Source) -> None:
+        """A new version of a source's text and attributes under the same id."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE sources SET path=?, kind=?, content_hash=?, text=?, attributes=?, pages=?, reader=?, "
+                "reader_version=?, format=?, version=? WHERE id=?",
+                (
+                    source.path, source.kind, source.content_hash, source.text, dumps(source.attributes),
+                    dumps([list(p) for p in source.pages]), source.reader, source.reader_version,
+                    source.format, source.version, source_id,
+                ),
+            )
+
+    def delete_source(self, source_id: int) -> dict[str, int]:
+        """Delete a source and everything that hangs off it; return what went, so the caller can
+        report it rather than drop it silently."""
+        with self.transaction():
+            counts = self.source_dependents(source_id)
+            self.conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        return counts
+
+    def source_dependents(self, source_id: int) -> dict[str, int]:
+        q = lambda sql: int(self._one(sql, (source_id,))[0])  # noqa: E731
+        return {
+            "excerpts": q("SELECT COUNT(*) FROM excerpts WHERE source_id = ?"),
+            "codings": q("SELECT COUNT(*) FROM codings WHERE source_id = ? AND status = 'active'"),
+            "suggestions": q("SELECT COUNT(*) FROM suggestions WHERE source_id = ?"),
+        }
+
+    # -- excerpts -----------------------------------------------------------------------------
+    def add_excerpts(self, excerpts: list[Excerpt]) -> list[Excerpt]:
+        out: list[Excerpt] = []
+        with self.transaction():
+            for e in excerpts:
+                cur = self.conn.execute(
+                    'INSERT INTO excerpts (source_id, ordinal, start, "end", text, speaker, '
+                    "is_interviewer, page, time, context_start, context_end) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        e.source_id, e.ordinal, e.start, e.end, e.text, e.speaker,
+                        int(e.is_interviewer), e.page, e.time, e.context_start, e.context_end,
+                    ),
+                )
+                out.append(e.model_copy(update={"id": int(cur.lastrowid)}))
+        return out
+
+    def delete_excerpts(self, source_id: int) -> None:
+        with self.transaction():
+            self.conn.execute("DELETE FROM excerpts WHERE source_id = ?", (source_id,))
+
+    def get_excerpt(self, excerpt_id: int) -> Excerpt:
+        row = self._one(f"SELECT {_EXCERPT_COLS} FROM excerpts WHERE id = ?", (excerpt_id,))
+        if row is None:
+            raise NotFound(f"no excerpt {excerpt_id} in this project")
+        return _excerpt(row)
+
+    def list_excerpts(
+        self,
+        source_id: int | None = None,
+        ids: list[int] | None = None,
+        include_interviewer: bool = True,
+    ) -> list[Excerpt]:
+        sql, params = f"SELECT {_EXCERPT_COLS} FROM excerpts WHERE 1=1", []
+        if source_id is not None:
+            sql += " AND source_id = ?"
+            params.append(source_id)
+        if not include_interviewer:
+            sql += " AND is_interviewer = 0"
+        if ids is not None:
+            rows: list[sqlite3.Row] = []
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                marks = ",".join("?" * len(chunk))
+                rows += self._all(sql + f" AND id IN ({marks})", (*params, *chunk))
+            rows.sort(key=lambda r: (r["source_id"], r["ordinal"]))
+            return [_excerpt(r) for r in rows]
+        sql += " ORDER BY source_id, ordinal"
+        return [_excerpt(r) for r in self._all(sql, tuple(params))]
+
+    def neighbours(self, excerpt: Excerpt, before: int = 1, after: int = 1) -> list[Excerpt]:
+        """Surrounding turns, for context in prompts and the review screen."""
+        rows = self._all(
+            f"SELECT {_EXCERPT_COLS} FROM excerpts WHERE source_id = ? AND ordinal BETWEEN ? AND ? "
+            "ORDER BY ordinal",
+            (excerpt.source_id, excerpt.ordinal - before, excerpt.ordinal + after),
+        )
+        return [_excerpt(r) for r in rows if r["id"] != excerpt.id]
+
+    def distinct_speakers(self) -> list[str]:
+        """Speaker labels in use (for pseudonymisation of names before remote LLM calls)."""
+        return [r[0] for r in self._all("SELECT DISTINCT speaker FROM excerpts WHERE speaker IS NOT NULL ORDER BY 1")]
+
+    def counts(self) -> dict[str, Any]:
+        one = lambda sql: int(self._one(sql)[0])  # noqa: E731
+        return {
+            "sources": one("SELECT COUNT(*) FROM sources"),
+            "excerpts": one("SELECT COUNT(*) FROM excerpts"),
+            "words": one("SELECT COALESCE(SUM(LENGTH(text) - LENGTH(REPLACE(text, ' ', '')) + 1), 0) FROM sources"),
+            "codes": one("SELECT COUNT(*) FROM codes WHERE status = 'active'"),
+            "codings": one("SELECT COUNT(*) FROM codings WHERE status = 'active'"),
+            "suggestions_pending": one("SELECT COUNT(*) FROM suggestions WHERE status = 'pending'"),
+            "themes": one("SELECT COUNT(*) FROM themes"),
+            "audit_events": one("SELECT COUNT(*) FROM audit_log"),
+        }

@@ -1,0 +1,216 @@
+"""Code suggestions: one interface over two engines (offline embeddings; an LLM through LangChain),
+and the bookkeeping that makes every proposal auditable.
+
+Design choice (AI as a coder): the AI's codings are DERIVED from its suggestions by `ai_codings()`
+(coder "ai:<engine>:<model>", origin "ai", span = the excerpt) rather than written as rows in
+`codings`. That keeps code counts, exports and the analyst's codings free of unreviewed AI output,
+and a superseded run needs no clean-up; agreement (AI vs analyst) is computed from `ai_codings()`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import Code, Coding, Excerpt, Source, Suggestion
+from ..project import Project
+
+
+@dataclass
+class Proposal:
+    code_id: int | None
+    score: float
+    rationale: str = ""
+    evidence_start: int | None = None
+    evidence_end: int | None = None
+    evidence_text: str | None = None
+    proposed_name: str | None = None
+    proposed_definition: str | None = None
+
+
+@dataclass
+class EngineResult:
+    excerpt_id: int
+    proposals: list[Proposal] = field(default_factory=list)
+    error: str | None = None
+    counts: Counter = field(default_factory=Counter)  # evidence_repaired, evidence_dropped, codes_dropped, ...
+    call: dict[str, Any] | None = None  # CallRecord.to_dict() for LLM engines
+    cost_usd: float = 0.0
+
+
+@dataclass
+class SuggestContext:
+    project: Project
+    sources: dict[int, Source]
+    run_id: str | None = None
+
+    @classmethod
+    def for_project(cls, project: Project, run_id: str | None = None) -> "SuggestContext":
+        return cls(project, {s.id: s for s in project.store.list_sources(with_text=True)}, run_id)  # type: ignore[misc]
+
+
+class SuggestionEngine(ABC):
+    """`suggest` must not write to the store: recording is `record_results`' job, so that engines
+    stay testable and a batch can be written atomically per excerpt."""
+
+    name: str = ""
+    model: str = ""
+    prompt_version: str = ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def prepare(self, codes: list[Code], context: SuggestContext) -> None:
+        """Optional one-off work before a batch (embedding the codebook, calibration)."""
+
+    @abstractmethod
+    def suggest(self, excerpts: list[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
+        """One result per excerpt, in order."""
+
+    def audit_info(self) -> dict[str, Any]:
+        return {"engine": self.name, "model": self.model, "prompt_version": self.prompt_version, "params": self.params}
+
+
+def make_engine(project: Project, engine: str = "offline", chat_model: Any = None) -> SuggestionEngine:
+    if engine == "offline":
+        from .offline import OfflineEngine
+
+        return OfflineEngine.from_project(project)
+    if engine == "llm":
+        from .llm import LLMEngine
+
+        return LLMEngine.from_project(project, chat_model=chat_model)
+    raise ValueError(f"unknown engine {engine!r} (use offline or llm)")
+
+
+def record_results(
+    project: Project, engine: SuggestionEngine, excerpts: dict[int, Excerpt], results: list[EngineResult],
+    run_id: str | None = None, actor: str | None = None,
+) -> list[Suggestion]:
+    """Write an excerpt's proposals (superseding the engine's older pending ones) with an audit row
+    each; one transaction per excerpt, and the run item is marked in the same transaction."""
+    store, info = project.store, engine.audit_info()
+    actor = actor or f"ai:{engine.name}:{engine.model}"
+    out: list[Suggestion] = []
+    for res in results:
+        ex = excerpts[res.excerpt_id]
+        with store.transaction():
+            if res.error is None:
+                store.supersede_pending(ex.id, engine.name)  # type: ignore[arg-type]
+                rows = [Suggestion(
+                    excerpt_id=ex.id, source_id=ex.source_id, code_id=p.code_id, proposed_name=p.proposed_name,
+                    proposed_definition=p.proposed_definition, score=round(float(p.score), 4), rationale=p.rationale,
+                    evidence_start=p.evidence_start, evidence_end=p.evidence_end, evidence_text=p.evidence_text,
+                    engine=engine.name, model=engine.model, prompt_version=engine.prompt_version,
+                    params=engine.params, run_id=run_id) for p in res.proposals]  # type: ignore[arg-type]
+                saved = store.add_suggestions(rows)
+                for s in saved:
+                    store.audit(actor, "suggestion.create", "suggestion", s.id, excerpt_id=ex.id, code_id=s.code_id,
+                                proposed_name=s.proposed_name, score=s.score, evidence=[s.evidence_start, s.evidence_end],
+                                run_id=run_id, cached=(res.call or {}).get("cached"), **info)
+                out += saved
+            if res.counts or res.error:
+                store.audit(actor, "suggestion.run_item", "excerpt", ex.id, run_id=run_id, error=res.error,
+                            counts=dict(res.counts), call=_call_summary(res.call), **info)
+            if run_id:
+                store.mark_run_item(run_id, ex.id, "failed" if res.error else "done", res.error)  # type: ignore[arg-type]
+    return out
+
+
+def _call_summary(call: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not call:
+        return None
+    keep = ("model", "prompt_version", "cache_key", "cached", "model_calls", "input_tokens", "output_tokens",
+            "cost_usd", "pseudonymised", "error", "parse_errors")
+    return {k: call.get(k) for k in keep}
+
+
+def suggest_excerpts(
+    project: Project, excerpt_ids: list[int], engine: str | SuggestionEngine = "offline",
+    codes: list[Code] | None = None, chat_model: Any = None, run_id: str | None = None,
+) -> list[Suggestion]:
+    """Run an engine on some excerpts now and record the proposals (pending review)."""
+    eng = make_engine(project, engine, chat_model) if isinstance(engine, str) else engine
+    codes = codes if codes is not None else project.store.list_codes()
+    excerpts = project.store.list_excerpts(ids=list(excerpt_ids))
+    ctx = SuggestContext.for_project(project, run_id)
+    eng.prepare(codes, ctx)
+    results = eng.suggest(excerpts, codes, ctx)
+    return record_results(project, eng, {e.id: e for e in excerpts}, results, run_id)  # type: ignore[misc]
+
+
+def suggest_source(
+    project: Project, source: int | str, engine: str | SuggestionEngine = "offline",
+    codes: list[Code] | None = None, chat_model: Any = None, include_interviewer: bool = False,
+) -> list[Suggestion]:
+    src = project.store.get_source(source)
+    ids = [e.id for e in project.store.list_excerpts(source_id=src.id, include_interviewer=include_interviewer)]
+    return suggest_excerpts(project, ids, engine, codes, chat_model)  # type: ignore[arg-type]
+
+
+@dataclass
+class SuggestionView:
+    """A suggestion with what a reviewer needs next to it."""
+
+    suggestion: Suggestion
+    code: str | None
+    source: str
+    excerpt_text: str
+    excerpt_start: int
+    speaker: str | None
+
+
+def list_suggestions(
+    project: Project, status: str | None = "pending", code: str | int | None = None,
+    source: str | int | None = None, engine: str | None = None, min_score: float | None = None,
+) -> list[SuggestionView]:
+    store = project.store
+    code_id = store.get_code(code).id if code is not None else None
+    source_id = store.get_source(source).id if source is not None else None
+    rows = store.list_suggestions(status=status, code_id=code_id, source_id=source_id, engine=engine, min_score=min_score)
+    names = {c.id: c.name for c in store.list_codes(include_inactive=True)}
+    srcs = {s.id: s.name for s in store.list_sources()}
+    exs = {e.id: e for e in store.list_excerpts(ids=sorted({r.excerpt_id for r in rows}))}
+    return [SuggestionView(r, names.get(r.code_id) if r.code_id else r.proposed_name, srcs.get(r.source_id, "?"),
+                           exs[r.excerpt_id].text, exs[r.excerpt_id].start, exs[r.excerpt_id].speaker)
+            for r in rows if r.excerpt_id in exs]
+
+
+def ai_codings(project: Project, engine: str | None = None, model: str | None = None) -> list[Coding]:
+    """The AI as its own coder: one coding per (excerpt, code) it proposed, whatever the analyst
+    decided later (superseded proposals excluded). Span = the excerpt, matching accepted codings."""
+    out: list[Coding] = []
+    store = project.store
+    rows = [s for s in store.list_suggestions(status=None, engine=engine)
+            if s.code_id is not None and s.status != "superseded" and (model is None or s.model == model)]
+    exs = {e.id: e for e in store.list_excerpts(ids=sorted({s.excerpt_id for s in rows}))}
+    seen: set[tuple[str, int, int]] = set()
+    for s in rows:
+        ex = exs.get(s.excerpt_id)
+        coder = f"ai:{s.engine}:{s.model}"
+        if ex is None or (coder, ex.id, s.code_id) in seen:  # type: ignore[operator]
+            continue
+        seen.add((coder, ex.id, s.code_id))  # type: ignore[arg-type]
+        out.append(Coding(source_id=ex.source_id, excerpt_id=ex.id, code_id=s.code_id, start=ex.start, end=ex.end,
+                          text=ex.text, coder=coder, origin="ai", suggestion_id=s.id, created_at=s.created_at))
+    return out
+
+
+def accepted_examples(project: Project) -> dict[int, list[tuple[int | None, str]]]:
+    """Per code: (excerpt_id, text) of the analyst's active codings; the engines learn from these."""
+    out: dict[int, list[tuple[int | None, str]]] = {}
+    for c in project.store.list_codings():
+        if not c.coder.startswith("ai:"):
+            out.setdefault(c.code_id, []).append((c.excerpt_id, c.text))
+    return out
+
+
+def rejected_examples(project: Project) -> dict[int, list[int]]:
+    """Per code: excerpt ids whose suggestion the analyst rejected (negatives for calibration)."""
+    out: dict[int, list[int]] = {}
+    for s in project.store.list_suggestions(status="rejected"):
+        if s.code_id is not None:
+            out.setdefault(s.code_id, []).append(s.excerpt_id)
+    return out

