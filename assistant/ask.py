@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
 
 from .citations import span_token, verify_text
+from .errors import LLMError
 from .models import Quote
 from .project import Project
 from .quotes import Candidate, QuoteContext
@@ -129,7 +129,9 @@ def gather_evidence(project: Project, query: str, k: int, filters: Mapping[str, 
                                        exclude_interviewer=True, diversify=0.7)
     out = []
     for h in hits:
-        relevant = (h.dense_score >= min_similarity) if h.dense_score is not None else bool(h.bm25_score)
+        # evidence = semantically close, or sharing the question's content words (BM25 drops
+        # stopwords, so a match there is a real term in common)
+        relevant = (h.dense_score or 0.0) >= min_similarity or (h.bm25_score or 0.0) > 0.0
         if not relevant:
             continue
         m = h.meta
@@ -141,22 +143,17 @@ def gather_evidence(project: Project, query: str, k: int, filters: Mapping[str, 
     return out
 
 
-def generate(project: Project, llm: BaseChatModel, prompt_name: str, **variables: Any) -> tuple[str, str]:
-    """Render a prompt and call the model; (reply text, prompt id). Goes through the project's
-    LLM layer (cache, retries, pseudonymisation for remote models) when it is available."""
-    from .prompts import load_prompt
+def generate(project: Project, llm: BaseChatModel, prompt_name: str, cache: bool = True,
+             **variables: Any) -> tuple[str, str]:
+    """Render a prompt and call the model through the project's LLM layer (response cache,
+    retries, pseudonymisation for remote models); (reply text, prompt id)."""
+    from .llm import call_text, pseudonymiser_if_remote
 
-    template = load_prompt(prompt_name)
-    try:
-        from .llm import call_text  # type: ignore[attr-defined]
-    except ImportError:
-        call_text = None
-    if call_text is not None:
-        return str(call_text(project, llm, template, variables)), template.id
-    system, user = template.render(**variables)
-    reply = llm.invoke([SystemMessage(system), HumanMessage(user)])
-    content = reply.content if isinstance(reply.content, str) else str(reply.content)
-    return content, template.id
+    text, rec = call_text(llm, prompt_name, variables, cache_store=project.store if cache else None,
+                          settings=project.settings.llm, pseudonymiser=pseudonymiser_if_remote(project))
+    if text is None:
+        raise LLMError(f"the model call for {prompt_name} failed: {rec.error}")
+    return text, f"{rec.prompt}.{rec.prompt_version}"
 
 
 def ask(
@@ -168,6 +165,7 @@ def ask(
     llm: BaseChatModel | None = None,
     k: int = 8,
     min_similarity: float = MIN_SIMILARITY,
+    cache: bool = True,
 ) -> Answer:
     ctx = QuoteContext(project)
     parsed, cleaned = parse_filter_phrases(question, attribute_values(ctx))
@@ -182,7 +180,7 @@ def ask(
         return Answer(question, None, evidence=evidence, report=report)
     ids = {f"E{i}": q for i, q in enumerate(evidence, start=1)}
     listing = "\n\n".join(f"[{i}] {q.attribution} ({q.source_name}, line {q.line})\n{q.text}" for i, q in ids.items())
-    reply, prompt_id = generate(project, llm, PROMPT, evidence=listing, history=_history_text(history),
+    reply, prompt_id = generate(project, llm, PROMPT, cache, evidence=listing, history=_history_text(history),
                                 question=question, sentinel=SENTINEL)
     report.update(prompt=prompt_id, mode="llm")
     if SENTINEL in reply:

@@ -9,7 +9,7 @@ Rules, applied sentence by sentence (a unit never splits a quoted string):
    inside a span given to the model (so it is `source.text[start:end]` of given evidence).
 2. An invalid citation is removed and counted; with `bad_citation="drop_sentence"` (theme drafts)
    the whole sentence goes, since its claim now rests on nothing the analyst can check.
-3. Text in double quotes must be found verbatim (whitespace and curly/straight quote differences
+3. Text in double quotes (an unpaired quote mark counts as unverifiable) must be found verbatim (whitespace and curly/straight quote differences
    aside, see `verbatim.locate`) inside evidence the same sentence validly cites; otherwise the
    sentence is removed and counted as a fabricated quote. A quote without a valid citation is
    treated the same way.
@@ -32,7 +32,8 @@ from .verbatim import locate, make_quote
 _ITEM = r"(?:S\d+\s*:\s*\d+\s*[-\u2013]\s*\d+|[EQ]\d+)"
 GROUP_RE = re.compile(rf"\[\s*({_ITEM}(?:\s*[,;]\s*{_ITEM})*)\s*\]")
 ITEM_RE = re.compile(r"S(\d+)\s*:\s*(\d+)\s*[-\u2013]\s*(\d+)|([EQ]\d+)")
-QUOTED_RE = re.compile(r"\u201c([^\u201d\n]{1,2000})\u201d|\"([^\"\n]{1,2000})\"")
+QUOTED_RE = re.compile(r"\u201c([^\u201d]{1,2000})\u201d|\"([^\"]{1,2000})\"")
+QUOTE_MARKS = re.compile(r"[\"\u201c\u201d]")
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def _units(text: str) -> list[tuple[int, int]]:
     for s, e in spans:
         only_cites = not GROUP_RE.sub("", text[s:e]).strip(" .;,")
         inside_quote = any(qs < s < qe for qs, qe in quoted)
-        if merged and (only_cites or inside_quote) and "\n" not in text[merged[-1][1]:s]:
+        if merged and (inside_quote or (only_cites and "\n" not in text[merged[-1][1]:s])):
             merged[-1][1] = e
         else:
             merged.append([s, e])
@@ -119,7 +120,8 @@ def verify_text(
                 pieces.append("\n" * gap.count("\n"))
             continue
         pieces.append(gap + sentence)
-    out.text = re.sub(r"[ \t]{2,}", " ", "".join(pieces)).strip()
+    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", "".join(pieces)))
+    out.text = cleaned.strip()
     return out
 
 
@@ -151,7 +153,12 @@ def _verify_unit(sentence: str, evidence: Mapping[str, Quote], sources: Mapping[
         out.removed_sentences.append(sentence)
         return None
     narrowed: dict[str, Quote | None] = {}
-    for m in QUOTED_RE.finditer(GROUP_RE.sub("", sentence)):
+    bare = GROUP_RE.sub("", sentence)
+    if QUOTE_MARKS.search(QUOTED_RE.sub("", bare)):  # an unpaired quote mark: cannot tell what is quoted
+        out.fabricated_quotes += 1
+        out.removed_sentences.append(sentence)
+        return None
+    for m in QUOTED_RE.finditer(bare):
         claimed = m.group(1) or m.group(2) or ""
         hit = None
         for c, q in valid:

@@ -295,7 +295,7 @@ def _target(project: Project, code: str | None, theme: str | None, query: str | 
         names = [store.get_code(i).name for i in t.code_ids]
         return " ".join([t.name, t.summary[:500], *names]), list(t.code_ids), f"Theme: {t.name}"
     assert query is not None
-    return query, [], query
+    return query, [], ""
 
 
 def accepted_codings(project: Project, code_ids: Iterable[int]) -> list[Coding]:
@@ -392,7 +392,7 @@ def find_quotes(
     cands += search_candidates(project, [text, *examples], max(3 * k, 30), filters, include_interviewer)
     coded = [(c.source_id, c.start, c.end) for c in codings]
     return _trim_rank_balance(ctx, cands, target, k, per_participant, min_chars, max_chars,
-                              coded if not include_coded else [], group, filters)
+                              coded if not include_coded else [], group or None, filters)
 
 
 def _trim_rank_balance(ctx: QuoteContext, cands: list[Candidate], target: np.ndarray, k: int,
@@ -429,7 +429,7 @@ def _trim_rank_balance(ctx: QuoteContext, cands: list[Candidate], target: np.nda
     return QuoteResult(quotes, text, stats)
 
 
-def quotes_for_spans(project: Project, spans: Sequence[tuple[int, int, int]], target_text: str,
+def quotes_for_spans(project: Project, spans: Sequence[tuple[int, int, int]], target: np.ndarray | str,
                      k: int, per_participant: int | None = 1, ctx: QuoteContext | None = None,
                      group: str | None = None) -> QuoteResult:
     """Quotes drawn only from given (source_id, start, end) spans -- e.g. a theme's codings --
@@ -442,6 +442,8 @@ def quotes_for_spans(project: Project, spans: Sequence[tuple[int, int, int]], ta
             cands.append(Candidate(sid, (exc.start, exc.end) if exc else piece, piece, "coding", 1.0,
                                    "accepted coding", exc.id if exc else None,
                                    exc.speaker if exc else None, exc.page if exc else None))
-    target = unit(embed_texts(project, [target_text])[0].astype(np.float64))
+    if isinstance(target, str):
+        target = embed_texts(project, [target])[0]
+    target = unit(np.asarray(target, dtype=np.float64))
     return _trim_rank_balance(ctx, cands, target, k, per_participant, qs.min_chars, qs.max_chars,
                               [], group, None)

@@ -101,6 +101,7 @@ class CorpusIndex:
         cache_path: str | Path | None = None,
         reranker: Any | None = None,
         lock_timeout: float = 0.0,
+        use_cache: bool = True,
     ):
         self.folder = Path(folder)
         self.settings = settings or SearchSettings()
@@ -108,6 +109,7 @@ class CorpusIndex:
         self.cache_path = Path(cache_path) if cache_path else self.folder / "embeddings.sqlite"
         self._reranker = reranker
         self.lock_timeout = lock_timeout
+        self.use_cache = use_cache  # off for throwaway indexes (e.g. synthetic benchmarks)
         self._state: _State | None = None
         if self.exists(self.folder):
             self._state = self._load()
@@ -209,13 +211,14 @@ class CorpusIndex:
         if reuse_rows:
             vectors[reuse_rows] = old.dense.vectors(np.array(reuse_pos, dtype=np.int64))
         if todo:
-            cache = EmbeddingCache(self.cache_path)
+            cache = EmbeddingCache(self.cache_path) if self.use_cache else None
             try:
                 stats = CacheStats()
                 vectors[todo] = embed_with_cache(
                     self.embedder, [records[r].text for r in todo], cache, progress, stats)
             finally:
-                cache.close()
+                if cache is not None:
+                    cache.close()
             report.embedded, report.from_cache = stats.embedded, stats.from_cache
         return vectors
 

@@ -18,9 +18,10 @@ import numpy as np
 from .config import DenseSettings
 from .storage import fresh_tmp_dir, fsync_tree, load_dir_path, replace_dir
 
-# Filtered searches over at most this many allowed vectors are done exactly with numpy: cheaper
-# than a FAISS selector and exact even on an HNSW index (whose filtered search can come up short).
-EXACT_SUBSET_MAX = 50_000
+# Filtered searches over at most this many allowed vectors are done exactly with numpy (copying
+# a few MB is cheaper than a FAISS pass, and exact even on HNSW, whose filtered walk can come up
+# short); larger allowed sets go through FAISS with a bitmap selector.
+EXACT_SUBSET_MAX = 4096
 
 
 def _set_threads(n: int) -> None:
@@ -151,8 +152,9 @@ class DenseIndex:
                 order = top_k(scores, k)
                 return allowed[order], scores[order]
             want = min(k, len(allowed))
-            params = self._params(faiss.IDSelectorBatch(allowed.astype(np.int64)), want)
-            scores, labels = self._index.search(q, want, params=params)
+            bits = np.packbits(mask.astype(np.uint8), bitorder="little")  # kept alive for FAISS
+            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+            scores, labels = self._index.search(q, want, params=self._params(selector, want))
             if self.kind == "hnsw" and int((labels[0] >= 0).sum()) < want:
                 # A selective filter can strand HNSW's greedy walk; exact is slow but complete.
                 scores = self.score(q[0], allowed)

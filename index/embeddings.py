@@ -89,9 +89,8 @@ class SentenceTransformerEmbedder(Embedder):
 
         path, self.model_id = resolve_model(model)
         self.model = SentenceTransformer(path, device=device)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        get_dim = (getattr(self.model, "get_embedding_dimension", None)
+                   or self.model.get_sentence_embedding_dimension)
         self.dim = int(get_dim())
         self.batch_size = batch_size
         self.batch_threads = batch_threads or os.cpu_count() or 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,10 +29,11 @@ def canonicalise(raw: str) -> str:
     1. strip a leading BOM (U+FEFF) -- it is an encoding artefact, not content;
     2. CRLF and lone CR become LF -- Windows and old-Mac files must give the same offsets as Unix
        ones (the REFI-QDA offset trap);
-    3. Unicode NFC -- "é" typed as e + combining accent and as one code point must be the same
-       text, or a quote copied from one rendering would not be found in the other;
-    4. remove NUL and the other C0 control characters (U+0000-U+001F) except TAB and LF, and DEL
-       -- they are invisible, break XML export, and come from broken extractions.
+    3. remove NUL and the other C0 control characters (U+0000-U+001F) except TAB and LF, and DEL
+       -- they are invisible, break XML export, and come from broken extractions;
+    4. Unicode NFC -- "é" typed as e + combining accent and as one code point must be the same
+       text, or a quote copied from one rendering would not be found in the other. NFC comes last
+       so that removing a control character cannot leave a combining sequence un-normalised.
 
     Nothing else is changed (no whitespace collapsing, no quote normalisation), so the text stays
     verbatim. The function is idempotent: canonicalise(canonicalise(x)) == canonicalise(x).
@@ -39,9 +41,10 @@ def canonicalise(raw: str) -> str:
     text = raw[1:] if raw.startswith("\ufeff") else raw
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL_RE.sub("", text)
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
-    return _CONTROL_RE.sub("", text)
+    return text
 
 
 # --- sentences -----------------------------------------------------------------------------------
@@ -204,8 +207,6 @@ def _find_folded(haystack: str, needle: str, start_hint: int, drop_space: bool) 
 
 
 def _first_at_or_after(index: list[int], offset: int) -> int:
-    from bisect import bisect_left
-
     return bisect_left(index, offset)
 
 

@@ -17,8 +17,22 @@ from rich.console import Console
 from ..errors import ThematicError
 from ..project import Project
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+class _Console(Console):
+    """Reads COLUMNS at print time, not import time, so `COLUMNS=200 thematic agreement` (and
+    scripts that pipe output) get the width they ask for."""
+
+    @property  # type: ignore[override]
+    def width(self) -> int:
+        cols = os.environ.get("COLUMNS", "")
+        return int(cols) if cols.isdigit() else Console.width.fget(self)  # type: ignore[attr-defined]
+
+    @width.setter
+    def width(self, value: int) -> None:
+        Console.width.fset(self, value)  # type: ignore[attr-defined]
+
+
+console = _Console()
+err_console = _Console(stderr=True, soft_wrap=True)
 
 ProjectOpt = Annotated[
     Path | None,

@@ -88,9 +88,9 @@ def _print_ingest(report: IngestReport, json_out: bool) -> None:
         if r.status == "failed":
             err_console.print(f"[red]failed[/red] {r.error}", highlight=False)
         else:
-            console.print(f"{r.status:>10}  {r.path}  ({r.excerpts} excerpts)", highlight=False)
+            console.print(f"{r.status:>10}  {r.path}  ({r.excerpts} excerpts)", highlight=False, soft_wrap=True)
         for note in r.notes:
-            console.print(f"            {note}", highlight=False)
+            console.print(f"            {note}", highlight=False, soft_wrap=True)
     counts = {s: report.count(s) for s in ("added", "updated", "unchanged", "attributes", "failed")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to ingest")
 

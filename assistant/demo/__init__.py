@@ -47,12 +47,12 @@ def build_demo(folder: str | Path, rebuild: bool = False, progress: StageProgres
 
 
 def _import_codebook(project: Project) -> None:
-    from ..codebook_io import import_codebook
+    from ..codebook import import_codebook
 
     import_codebook(project, demo_dir() / "codebook.yaml")
 
 
 def _precode(project: Project, progress: Callable[[int, int], None] | None) -> None:
-    from ..precode import run_precode
+    from ..precode import precode
 
-    run_precode(project, engine="offline", progress=progress)
+    precode(project, engine="offline", progress=progress)

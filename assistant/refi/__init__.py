@@ -3,11 +3,28 @@
 
 from __future__ import annotations
 
-from .export import ExportReport, build_project_xml, codes_element, export_qdc, export_qdpx, validate_qde
+from .export import (
+    ExportReport,
+    build_project_xml,
+    codes_element,
+    export_qdc,
+    export_qdpx,
+    validate_qde,
+)
 from .importer import ImportReport, import_qdc, import_qdpx, parse_qdpx
 from .offsets import OFFSET_MODES, OffsetMode
 
 __all__ = [
-    "ExportReport", "ImportReport", "OFFSET_MODES", "OffsetMode", "build_project_xml", "codes_element",
-    "export_qdc", "export_qdpx", "import_qdc", "import_qdpx", "parse_qdpx", "validate_qde",
+    "OFFSET_MODES",
+    "ExportReport",
+    "ImportReport",
+    "OffsetMode",
+    "build_project_xml",
+    "codes_element",
+    "export_qdc",
+    "export_qdpx",
+    "import_qdc",
+    "import_qdpx",
+    "parse_qdpx",
+    "validate_qde",
 ]

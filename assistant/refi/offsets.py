@@ -41,7 +41,7 @@ class UnitMap:
     length: int
 
     @classmethod
-    def of(cls, text: str) -> "UnitMap":
+    def of(cls, text: str) -> UnitMap:
         if all(ord(c) < 0x10000 for c in text):
             return cls(None, len(text))
         acc, total = [0], 0
@@ -150,7 +150,7 @@ class _Mismatch(Exception):
     pass
 
 
-_DROP = set(chr(c) for c in range(0x20) if c not in (9, 10)) | {"\x7f"}
+_DROP = {chr(c) for c in range(0x20) if c not in (9, 10)} | {"\x7f"}
 
 
 def _replay(raw: str) -> tuple[str, list[int], list[int]]:

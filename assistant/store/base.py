@@ -86,6 +86,10 @@ class StoreBase:
             )
             return int(cur.lastrowid)
 
+    def last_audit_id(self) -> int:
+        """A cheap "has anything changed?" token for UI caches: every write is audited."""
+        return int(self._one("SELECT COALESCE(MAX(id), 0) FROM audit_log")[0])
+
     def list_audit(
         self, entity_type: str | None = None, entity_id: int | None = None, limit: int | None = None
     ) -> list[AuditEvent]:

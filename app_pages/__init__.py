@@ -1,0 +1,1 @@
+"""Pages of the Streamlit workspace (run as scripts by st.navigation) and their shared helpers."""

@@ -1,0 +1,228 @@
+"""What every page of the workspace shares: the open project (one per folder, cached for the
+process), cache keys that change whenever the store changes, the privacy banner, the sidebar, and
+turning library errors into one plain sentence. No analysis here: pages call the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from assistant.errors import ThematicError
+from assistant.project import DB_NAME, SETTINGS_NAME, Project
+from assistant.settings import Settings
+from assistant.ui_support import (
+    code_chip,
+    fake_embedder_dim,
+    project_dir_from,
+    remote_notice,
+)
+
+T = TypeVar("T")
+
+PAGES = {
+    "corpus": "app_pages/corpus.py",
+    "code": "app_pages/coding.py",
+    "quotes": "app_pages/quotes.py",
+    "themes": "app_pages/themes.py",
+    "ask": "app_pages/ask.py",
+    "agreement": "app_pages/agreement.py",
+    "settings": "app_pages/settings.py",
+}
+
+
+# -- the project ------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Opening the project…")
+def _open(folder: str) -> Project:
+    """One Project per folder for the whole server: the embedding model inside it is the slow
+    part, and SQLite in WAL mode is happy to be shared by every session's thread."""
+    project = Project.open(folder)
+    dim = fake_embedder_dim()
+    if dim:  # tests only, see assistant.ui_support.fake_embedder_dim
+        from index.embeddings import HashingEmbedder
+
+        project.set_embedder(HashingEmbedder(dim))
+    project._ui_settings_mtime = _mtime(project)  # type: ignore[attr-defined]
+    return project
+
+
+def _mtime(project: Project) -> float:
+    path = project.folder / SETTINGS_NAME
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+def project_folder() -> tuple[Path, bool]:
+    if "project_dir" in st.session_state:
+        return Path(st.session_state["project_dir"]), False
+    return project_dir_from(sys.argv[1:], os.environ)
+
+
+def open_project() -> Project:
+    """The session's project; builds the demo the first time when no project was named."""
+    folder, is_demo = project_folder()
+    folder = folder.expanduser().resolve()
+    if not (folder / DB_NAME).exists():
+        if is_demo:
+            _build_demo(folder)
+        else:
+            _no_project(folder)
+    project = _open(str(folder))
+    if _mtime(project) != getattr(project, "_ui_settings_mtime", None):  # changed by the CLI or another tab
+        project.settings = Settings.load(project.folder / SETTINGS_NAME)
+        project._ui_settings_mtime = _mtime(project)  # type: ignore[attr-defined]
+    return project
+
+
+def _build_demo(folder: Path) -> None:
+    from assistant.demo import build_demo
+
+    with st.status("Building the demo project (first start only)…", expanded=True) as status:
+        bar = st.progress(0.0)
+
+        def stage(label: str) -> Callable[[int, int], None]:
+            def progress(done: int, total: int) -> None:
+                bar.progress(done / total if total else 1.0, text=f"{label}: {done}/{total}")
+            return progress
+
+        try:
+            emb = None
+            if fake_embedder_dim():
+                from index.embeddings import HashingEmbedder
+
+                emb = HashingEmbedder(fake_embedder_dim() or 64)
+            build_demo(folder, progress=stage, embedder=emb).close()
+        except Exception as exc:  # noqa: BLE001 - shown in plain words, the page cannot go on
+            status.update(label="Could not build the demo project", state="error")
+            st.error(f"Building the demo project in {folder} failed: {exc}")
+            st.stop()
+        status.update(label="Demo project ready", state="complete")
+
+
+def _no_project(folder: Path) -> None:
+    st.title("Open a project")
+    st.warning(f"{folder} is not a thematic project yet.")
+    if st.button(f"Create a new project in {folder}", type="primary"):
+        run(lambda: Project.init(folder).close(), "Creating the project")
+        st.rerun()
+    project_chooser()
+    st.stop()
+
+
+def project_chooser() -> None:
+    """Open another project folder (or create one) for this browser session."""
+    with st.form("choose_project"):
+        path = st.text_input("Project folder", placeholder="/path/to/project")
+        create = st.checkbox("Create it if it is not a project yet")
+        if st.form_submit_button("Open"):
+            folder = Path(path).expanduser().resolve()
+            if not (folder / DB_NAME).exists():
+                if not create:
+                    st.error(f"{folder} is not a thematic project (no {DB_NAME}); tick 'Create' to make one.")
+                    return
+                if not run(lambda: Project.init(folder).close(), "Creating the project"):
+                    return
+            st.session_state["project_dir"] = str(folder)
+            st.rerun()
+
+
+def version(project: Project) -> int:
+    """Changes whenever anything is written (every write is audited): the key for cached views."""
+    return project.store.last_audit_id()
+
+
+# -- errors -----------------------------------------------------------------------------------------
+def run(fn: Callable[[], T], what: str) -> T | None:
+    """Call the library; a failure becomes one plain sentence naming what failed, not a traceback."""
+    try:
+        return fn()
+    except ThematicError as exc:
+        st.error(f"{what} failed: {exc}")
+    except Exception as exc:  # noqa: BLE001 - unexpected: say so, keep the detail folded away
+        st.error(f"{what} failed unexpectedly: {type(exc).__name__}: {exc}")
+        with st.expander("Technical detail"):
+            st.code(traceback.format_exc())
+    return None
+
+
+def flash(message: str, icon: str = ":material/check_circle:") -> None:
+    """A toast that survives the rerun that follows an action."""
+    st.session_state.setdefault("_flash", []).append((message, icon))
+
+
+def show_flash() -> None:
+    for message, icon in st.session_state.pop("_flash", []):
+        st.toast(message, icon=icon)
+
+
+# -- chrome -----------------------------------------------------------------------------------------
+_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1500px;}
+[data-testid="stSidebarUserContent"] {padding-top: 0.5rem;}
+h2 {padding-top: 0.25rem !important;}
+[data-testid="stPageLink"] p {font-size: 0.9rem;}
+</style>"""
+
+
+def style() -> None:
+    """A little CSS for a denser, calmer analysis layout than Streamlit's defaults."""
+    st.html(_CSS)
+
+
+def remote_banner(project: Project) -> None:
+    notice = remote_notice(project.settings.llm)
+    if notice:
+        level, text = notice
+        (st.warning if level == "warning" else st.info)(text, icon=":material/public:" if level == "warning" else ":material/lock:")
+
+
+def engine_label(project: Project) -> str:
+    llm = project.settings.llm
+    if llm.provider == "none":
+        return "offline engine (on this machine)"
+    where = "remote" if llm.is_remote else "local"
+    return f"{llm.provider} · {llm.model or '?'} ({where})"
+
+
+def sidebar(project: Project) -> None:
+    counts = project.store.counts()
+    with st.sidebar:
+        st.markdown(f"### :material/folder_open: {project.folder.name}")
+        st.caption(f"{project.folder}")
+        st.markdown(
+            f"**{counts['sources']}** sources · **{counts['excerpts']}** excerpts  \n"
+            f"**{counts['codes']}** codes · **{counts['codings']}** codings  \n"
+            f"**{counts['suggestions_pending']}** suggestions to review  \n"
+            f"**{counts['themes']}** themes · **{len(project.store.list_basket())}** quotes in basket"
+        )
+        st.caption(f"Analyst: {project.analyst} · AI: {engine_label(project)}")
+
+
+def code_colours(project: Project) -> dict[int, str]:
+    return {int(c.id): c.colour for c in project.store.list_codes(include_inactive=True)}  # type: ignore[arg-type]
+
+
+def chips(items: list[tuple[str, str]]) -> None:
+    if items:
+        st.html("".join(code_chip(name, colour) for name, colour in items))
+
+
+def ai_caption(engine: str, model: str, score: float | None = None) -> str:
+    bits = [":material/smart_toy: AI suggestion", f"{engine} engine" + (f" · {model}" if model else "")]
+    if score is not None:
+        bits.append(f"score {score:.2f}")
+    return " · ".join(bits)
+
+
+def heading(title: str, subtitle: str | None = None) -> None:
+    st.header(title, anchor=False)
+    if subtitle:
+        st.caption(subtitle)
+
+
+def page_link(key: str, label: str, query: dict[str, Any] | None = None, icon: str | None = None) -> None:
+    st.page_link(PAGES[key], label=label, query_params={k: str(v) for k, v in (query or {}).items()}, icon=icon)

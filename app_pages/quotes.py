@@ -1,0 +1,125 @@
+"""Quotes: find verbatim quotes by code, theme or free text (with attribute filters), see why each
+matched, put the good ones in the write-up basket; order and annotate the basket and export it as
+Markdown or DOCX."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from app_pages import _common as ui
+from assistant import writeup
+from assistant.models import Quote
+from assistant.quotes import find_quotes
+from assistant.ui_support import quote_html
+
+project = ui.open_project()
+store = project.store
+ui.heading("Quotes", "Verbatim quotes for the write-up, balanced across participants and source kinds.")
+
+sources = store.list_sources()
+attr_values: dict[str, list[str]] = {"kind": sorted({s.kind for s in sources})}
+for key in ("sector", "organisation", "participant"):
+    vals = sorted({s.attributes[key] for s in sources if s.attributes.get(key)})
+    if vals:
+        attr_values[key] = vals
+
+search_col, basket_col = st.columns([3, 2], gap="large")
+
+with search_col:
+    with st.form("quote_search"):
+        mode = st.radio("Find quotes for", ["Code", "Theme", "Free text"], horizontal=True, key="q_mode")
+        codes = [c.name for c in store.list_codes()]
+        themes = [t.name for t in store.list_themes() if t.status != "rejected"]
+        c1, c2 = st.columns([3, 1])
+        code = c1.selectbox("Code", codes, key="q_code") if codes else None
+        theme = c1.selectbox("Theme (when finding for a theme)", themes, key="q_theme") if themes else None
+        text = c1.text_input("Free text (when finding for free text)", key="q_text",
+                             placeholder="e.g. people wait until it is a crisis")
+        k = c2.number_input("How many", 1, 50, 8, key="q_k")
+        fcols = st.columns(len(attr_values))
+        chosen = {key: fcols[i].multiselect(key.capitalize(), vals, key=f"q_f_{key}")
+                  for i, (key, vals) in enumerate(attr_values.items())}
+        include_coded = st.checkbox("Include passages already coded", value=True, key="q_coded",
+                                    help="Untick for 'find more like these': new evidence only.")
+        go = st.form_submit_button("Find quotes", type="primary")
+    if go:
+        filters = {k2: v for k2, v in chosen.items() if v} or None
+        kwargs = {"code": code} if mode == "Code" else {"theme": theme} if mode == "Theme" else {"query": text}
+        if not next(iter(kwargs.values())):
+            st.error(f"Choose a {mode.lower()} first.")
+        else:
+            with st.spinner("Searching the corpus…"):
+                res = ui.run(lambda: find_quotes(project, k=int(k), filters=filters, include_coded=include_coded, **kwargs),
+                             "Finding quotes")
+            if res is not None:
+                st.session_state["q_results"] = [q.model_dump() for q in res.quotes]
+                st.session_state["q_spread"] = res.spread_text
+    results = [Quote(**q) for q in st.session_state.get("q_results", [])]
+    if results:
+        st.caption(st.session_state.get("q_spread", ""))
+    in_basket = {(i.quote.source_id, i.quote.start, i.quote.end) for i in store.list_basket()}
+    for n, q in enumerate(results):
+        with st.container(border=True):
+            st.html(quote_html(q.text))
+            a, b = st.columns([4, 1])
+            a.caption(f"— {q.attribution or q.source_name} · {q.source_name}"
+                      + (f", line {q.line}" if q.line else "") + f" · {q.origin} · score {q.score:.2f}")
+            if q.why:
+                a.caption(f"Why it matched: {q.why}")
+            with a:
+                ui.page_link("corpus", "Open in source", {"source": q.source_id, "start": q.start, "end": q.end}, ":material/description:")
+            if (q.source_id, q.start, q.end) in in_basket:
+                b.button("In basket", key=f"q_add_{n}", disabled=True)
+            elif b.button("Add to basket", key=f"q_add_{n}", type="primary"):
+                if ui.run(lambda q=q: writeup.add_quotes(project, [q]), f"Adding the quote from {q.source_name}") is not None:
+                    ui.flash("Added to the basket")
+                    st.rerun()
+
+with basket_col:
+    st.subheader("Write-up basket", anchor=False)
+    items = store.list_basket()
+    if not items:
+        st.info("The basket is empty. Add quotes from the results.")
+    ids = [int(i.id) for i in items]  # type: ignore[arg-type]
+    for pos, item in enumerate(items):
+        with st.container(border=True):
+            st.html(f"<b>{pos + 1}.</b>" + quote_html(item.quote.text[:400] + ("…" if len(item.quote.text) > 400 else "")))
+            st.caption(f"— {item.quote.attribution or item.quote.source_name}")
+            note = st.text_input("Note", item.note, key=f"b_note_{item.id}", label_visibility="collapsed",
+                                 placeholder="Your note for the write-up")
+            c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+            if c1.button("Save note", key=f"b_save_{item.id}", disabled=note == item.note):
+                ui.run(lambda item=item, note=note: store.update_basket_item(int(item.id), note=note), "Saving the note")  # type: ignore[arg-type]
+                st.rerun()
+            if c2.button("", icon=":material/arrow_upward:", key=f"b_up_{item.id}", disabled=pos == 0, help="Move up"):
+                order = ids[:]
+                order[pos - 1], order[pos] = order[pos], order[pos - 1]
+                ui.run(lambda order=order: store.reorder_basket(order), "Reordering")
+                st.rerun()
+            if c3.button("", icon=":material/arrow_downward:", key=f"b_down_{item.id}", disabled=pos == len(items) - 1, help="Move down"):
+                order = ids[:]
+                order[pos + 1], order[pos] = order[pos], order[pos + 1]
+                ui.run(lambda order=order: store.reorder_basket(order), "Reordering")
+                st.rerun()
+            if c4.button("", icon=":material/delete:", key=f"b_rm_{item.id}", help="Remove from the basket"):
+                ui.run(lambda item=item: store.remove_from_basket(int(item.id)), "Removing")  # type: ignore[arg-type]
+                st.rerun()
+    if items:
+        checked = ui.run(lambda: writeup.checked_items(project, items), "Checking the basket against the sources")
+        if checked is not None:
+            markdown = writeup.to_markdown(checked)
+
+            def _docx() -> bytes:
+                out = Path(tempfile.mkdtemp(prefix="thematic-docx-")) / "writeup.docx"
+                return Path(writeup.export_writeup(project, "docx", out)).read_bytes()
+
+            d1, d2 = st.columns(2)
+            d1.download_button("Download Markdown", markdown, file_name="writeup.md", mime="text/markdown",
+                               on_click=lambda: writeup.export_writeup(project, "md"), type="primary", key="dl_md")
+            d2.download_button("Download DOCX", _docx, file_name="writeup.docx", key="dl_docx",
+                               mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+            with st.expander("Preview (Markdown)"):
+                st.code(markdown, language="markdown", wrap_lines=True)

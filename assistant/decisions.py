@@ -1,0 +1,180 @@
+"""The analyst's decisions on suggestions: accept, reject, edit, add by hand, and undo.
+
+Each decision is a `Decision` row plus an audit entry carrying the suggestion's engine, model, prompt
+version and parameters, so any coding can be traced back to what proposed it and who approved it.
+Undo never deletes: it writes its own audit entry, returns the suggestion to pending and marks the
+coding it created as removed.
+
+An accepted suggestion codes the whole excerpt by default (the unit the engine judged); pass
+`span="evidence"` to code just the evidence."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .errors import NotFound, ThematicError, VerificationError
+from .models import Coding, Decision, Excerpt, Suggestion
+from .project import Project
+from .verbatim import is_verbatim, locate
+
+
+def _trace(s: Suggestion) -> dict:
+    return {"engine": s.engine, "model": s.model, "prompt_version": s.prompt_version, "params": s.params,
+            "run_id": s.run_id, "score": s.score}
+
+
+def _pending(project: Project, suggestion_id: int) -> Suggestion:
+    s = project.store.get_suggestion(suggestion_id)
+    if s.status != "pending":
+        raise ThematicError(f"suggestion {suggestion_id} is already {s.status}; undo that decision first")
+    return s
+
+
+def _code_for(project: Project, s: Suggestion, analyst: str) -> int:
+    if s.code_id is not None:
+        return s.code_id
+    from .codebook import add_code
+
+    existing = [c for c in project.store.list_codes() if c.name.casefold() == (s.proposed_name or "").casefold()]
+    if existing:
+        return int(existing[0].id)  # type: ignore[arg-type]
+    return int(add_code(project, s.proposed_name or "new code", definition=s.proposed_definition or "",  # type: ignore[arg-type]
+                        actor=analyst).id)
+
+
+def accept(project: Project, suggestion_id: int, analyst: str | None = None, note: str = "",
+           span: Literal["excerpt", "evidence"] = "excerpt") -> Coding:
+    """The suggestion becomes a coding by the analyst (origin="suggestion"). A proposed new code is
+    added to the codebook first."""
+    store, analyst = project.store, analyst or project.analyst
+    with store.transaction():
+        s = _pending(project, suggestion_id)
+        ex = store.get_excerpt(s.excerpt_id)
+        code_id = _code_for(project, s, analyst)
+        if span == "evidence" and s.evidence_start is not None and s.evidence_end is not None:
+            start, end = s.evidence_start, s.evidence_end
+        else:
+            start, end = ex.start, ex.end
+        coding = _write_coding(project, s.source_id, ex, code_id, start, end, analyst, "suggestion", s.id)
+        d = store.add_decision(Decision(suggestion_id=s.id, action="accept", analyst=analyst, code_id=code_id,
+                                        source_id=s.source_id, start=start, end=end, note=note))
+        store.set_suggestion_status(s.id, "accepted")  # type: ignore[arg-type]
+        store.audit(analyst, "decision.accept", "suggestion", s.id, decision_id=d.id, coding_id=coding.id,
+                    code_id=code_id, note=note, **_trace(s))
+    return coding
+
+
+def reject(project: Project, suggestion_id: int, analyst: str | None = None, note: str = "") -> Decision:
+    store, analyst = project.store, analyst or project.analyst
+    with store.transaction():
+        s = _pending(project, suggestion_id)
+        d = store.add_decision(Decision(suggestion_id=s.id, action="reject", analyst=analyst, code_id=s.code_id,
+                                        source_id=s.source_id, note=note))
+        store.set_suggestion_status(s.id, "rejected")  # type: ignore[arg-type]
+        store.audit(analyst, "decision.reject", "suggestion", s.id, decision_id=d.id, code_id=s.code_id,
+                    note=note, **_trace(s))
+    return d
+
+
+def snap_span(source_text: str, start: int, end: int, text: str | None = None) -> tuple[int, int]:
+    """An edited span must be verbatim: with `text`, it is located near (start, end) and replaced by
+    the source's own span; without, the offsets must lie inside the source and not be blank."""
+    if text is not None:
+        if is_verbatim(source_text, start, end, text):
+            return start, end
+        pad = max(200, len(text))
+        loc = locate(source_text, text, within=(max(0, start - pad), min(len(source_text), end + pad)))
+        if loc is None:
+            raise VerificationError(f"the edited span {text[:40]!r} is not verbatim in the source near {start}:{end}")
+        return loc.start, loc.end
+    if not (0 <= start < end <= len(source_text)) or not source_text[start:end].strip():
+        raise VerificationError(f"span {start}:{end} is outside the source or blank")
+    while start < end and source_text[start].isspace():
+        start += 1
+    while end > start and source_text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def edit(project: Project, suggestion_id: int, code: str | int | None = None, start: int | None = None,
+         end: int | None = None, text: str | None = None, analyst: str | None = None, note: str = "") -> Coding:
+    """Accept with changes: another code and/or another (verbatim) span."""
+    store, analyst = project.store, analyst or project.analyst
+    with store.transaction():
+        s = _pending(project, suggestion_id)
+        ex = store.get_excerpt(s.excerpt_id)
+        src = store.get_source(s.source_id)
+        code_id = int(store.get_code(code).id) if code is not None else _code_for(project, s, analyst)  # type: ignore[arg-type]
+        st = start if start is not None else ex.start
+        en = end if end is not None else (st + len(text) if text is not None and start is not None else ex.end)
+        st, en = snap_span(src.text, st, en, text)
+        coding = _write_coding(project, s.source_id, ex, code_id, st, en, analyst, "suggestion", s.id)
+        d = store.add_decision(Decision(suggestion_id=s.id, action="edit", analyst=analyst, code_id=code_id,
+                                        source_id=s.source_id, start=st, end=en, note=note))
+        store.set_suggestion_status(s.id, "edited")  # type: ignore[arg-type]
+        store.audit(analyst, "decision.edit", "suggestion", s.id, decision_id=d.id, coding_id=coding.id,
+                    code_id=code_id, original_code_id=s.code_id, start=st, end=en, note=note, **_trace(s))
+    return coding
+
+
+def add_coding(project: Project, source: str | int, start: int, end: int, code: str | int,
+               analyst: str | None = None, text: str | None = None, note: str = "") -> Coding:
+    """Hand coding: the analyst applies a code to a span (snapped to be verbatim)."""
+    store, analyst = project.store, analyst or project.analyst
+    with store.transaction():
+        src = store.get_source(source)
+        code_id = int(store.get_code(code).id)  # type: ignore[arg-type]
+        st, en = snap_span(src.text, start, end, text)
+        ex = _excerpt_at(project, src.id, st, en)  # type: ignore[arg-type]
+        coding = _write_coding(project, src.id, ex, code_id, st, en, analyst, "manual", None)  # type: ignore[arg-type]
+        d = store.add_decision(Decision(action="add", analyst=analyst, code_id=code_id, source_id=src.id,
+                                        start=st, end=en, note=note))
+        store.audit(analyst, "decision.add", "coding", coding.id, decision_id=d.id, code_id=code_id,
+                    source_id=src.id, start=st, end=en, note=note)
+    return coding
+
+
+def undo(project: Project, decision_id: int, analyst: str | None = None, note: str = "") -> Decision:
+    """Revert a decision: audit entry, suggestion back to pending, its coding removed."""
+    store, analyst = project.store, analyst or project.analyst
+    matches = [d for d in store.list_decisions() if d.id == decision_id]
+    if not matches:
+        raise NotFound(f"no decision {decision_id}")
+    d = matches[0]
+    if any(e.details.get("decision_id") == d.id for e in store.list_audit("decision", d.id)):
+        raise ThematicError(f"decision {decision_id} was already undone")
+    with store.transaction():
+        removed = []
+        for c in store.list_codings(status="active", source_id=d.source_id):
+            by_suggestion = d.suggestion_id is not None and c.suggestion_id == d.suggestion_id
+            by_hand = d.action == "add" and c.origin == "manual" and (c.start, c.end, c.code_id) == (d.start, d.end, d.code_id)
+            if c.coder == d.analyst and (by_suggestion or by_hand):
+                store.set_coding_status(c.id, "removed")  # type: ignore[arg-type]
+                removed.append(c.id)
+        if d.suggestion_id is not None:
+            store.set_suggestion_status(d.suggestion_id, "pending")
+        store.audit(analyst, "decision.undo", "decision", d.id, decision_id=d.id, decided=d.action,
+                    suggestion_id=d.suggestion_id, codings_removed=removed, note=note)
+    return d
+
+
+def last_decision(project: Project, suggestion_id: int) -> Decision | None:
+    ds = [d for d in project.store.list_decisions() if d.suggestion_id == suggestion_id]
+    return ds[-1] if ds else None
+
+
+def _excerpt_at(project: Project, source_id: int, start: int, end: int) -> Excerpt | None:
+    for e in project.store.list_excerpts(source_id=source_id):
+        if e.start <= start < e.end:
+            return e
+    return None
+
+
+def _write_coding(project: Project, source_id: int, ex: Excerpt | None, code_id: int, start: int, end: int,
+                  analyst: str, origin: str, suggestion_id: int | None) -> Coding:
+    store = project.store
+    src = store.get_source(source_id)
+    store.ensure_coder(analyst, "analyst")
+    return store.add_coding(Coding(source_id=source_id, excerpt_id=ex.id if ex else None, code_id=code_id,
+                                   start=start, end=end, text=src.text[start:end], coder=analyst,
+                                   origin=origin, suggestion_id=suggestion_id))  # type: ignore[arg-type]

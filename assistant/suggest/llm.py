@@ -1,0 +1,208 @@
+"""The LLM suggestion engine: a LangChain chat model proposes codebook codes for an excerpt.
+
+Defences, because excerpt text is data (and a model may be wrong or manipulated):
+- the excerpt, its context and the examples sit inside tags the prompt declares to be data; any
+  such tag inside the data is escaped so the data cannot close its own container;
+- codes the codebook does not contain are dropped and counted, as are duplicates and codes beyond
+  `max_codes`;
+- evidence must be verbatim in the excerpt: an exact match is kept, a close one is repaired by
+  alignment (`verbatim.locate`), anything else is dropped and counted;
+- a reply that will not parse after the bounded retries is a failure for that excerpt, not a guess."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..llm.providers import build_chat_model, model_id
+from ..llm.structured import call_structured
+from ..models import Code, Excerpt
+from ..prompts import load_prompt
+from ..pseudonymise import Pseudonymiser
+from ..verbatim import locate
+from . import EngineResult, Proposal, SuggestContext, SuggestionEngine, accepted_examples
+from .schema import SuggestOutput
+
+PROMPT = "suggest_codes"
+_DATA_TAG = re.compile(r"<(/?\s*(?:excerpt|context|example)\b)", re.I)
+MAX_NEW_CODES = 2
+
+
+def escape_data(text: str) -> str:
+    """`</excerpt>` inside an excerpt would end the data block early; neutralise every such tag."""
+    return _DATA_TAG.sub(r"&lt;\1", text)
+
+
+def unescape_data(text: str) -> str:
+    return text.replace("&lt;", "<")
+
+
+def _key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+class LLMEngine(SuggestionEngine):
+    name = "llm"
+
+    def __init__(self, chat_model: Any, settings: Any = None, cache_store: Any = None,
+                 pseudonymiser: Pseudonymiser | None = None, max_codes: int = 3, examples_per_code: int = 3,
+                 embed: Any = None, model: str | None = None):
+        self.chat_model = chat_model
+        self.settings = settings
+        self.cache_store = cache_store
+        self.pseudonymiser = pseudonymiser
+        self.max_codes = max_codes
+        self.examples_per_code = examples_per_code
+        self.embed = embed
+        self.model = model or model_id(chat_model)
+        self.prompt_version = load_prompt(PROMPT).version
+        self._examples: dict[int, list[tuple[Any, str]]] = {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        llm = getattr(self.settings, "llm", None)
+        return {"max_codes": self.max_codes, "examples_per_code": self.examples_per_code,
+                "temperature": getattr(llm, "temperature", None), "pseudonymised": self.pseudonymiser is not None}
+
+    @classmethod
+    def from_project(cls, project: Any, chat_model: Any = None, pseudonymise: bool | None = None) -> "LLMEngine":
+        from ..llm import pseudonymiser_if_remote
+
+        settings = project.settings
+        model = chat_model if chat_model is not None else build_chat_model(settings.llm)
+        if pseudonymise is None:
+            pseud = pseudonymiser_if_remote(project)
+        else:
+            from ..pseudonymise import pseudonymiser_for
+
+            pseud = pseudonymiser_for(project) if pseudonymise else None
+        embed = None
+        try:
+            from .offline import project_embed
+
+            embed = project_embed(project)
+        except Exception:  # noqa: BLE001 - examples then come in stored order, not by similarity
+            embed = None
+        return cls(model, settings, project.store, pseud, max_codes=settings.suggest.top_k,
+                   examples_per_code=settings.suggest.examples_per_code, embed=embed)
+
+    def prepare(self, codes: list[Code], context: SuggestContext) -> None:
+        self._examples = accepted_examples(context.project)
+
+    # -- prompt ----------------------------------------------------------------------------------
+    def codebook_text(self, codes: list[Code]) -> str:
+        names = {c.id: c.name for c in codes}
+        lines = []
+        for c in codes:
+            parts = [f"- {c.name}" + (f" (under {names[c.parent_id]})" if c.parent_id in names else "")]
+            for label, val in (("Definition", c.definition), ("Include", c.include), ("Exclude", c.exclude)):
+                if val:
+                    parts.append(f"  {label}: {' '.join(val.split())}")
+            lines.append("\n".join(parts))
+        return "\n".join(lines)
+
+    def examples_text(self, excerpt: Excerpt, codes: list[Code]) -> str:
+        chosen: list[tuple[float, str, str]] = []
+        for c in codes:
+            texts = [t for owner, t in self._examples.get(c.id, []) if owner != excerpt.id]  # type: ignore[arg-type]
+            if not texts:
+                continue
+            if self.embed is not None and len(texts) > self.examples_per_code:
+                sims = self.embed(texts) @ self.embed([excerpt.text])[0]
+                order = list(np.argsort(-sims)[: self.examples_per_code])
+                picked = [(float(sims[i]), texts[i]) for i in order]
+            else:
+                picked = [(0.0, t) for t in texts[: self.examples_per_code]]
+            chosen += [(s, c.name, t) for s, t in picked]
+        if not chosen:
+            return "(none yet)"
+        chosen.sort(key=lambda x: -x[0])
+        return "\n".join(f'<example code="{n}">\n{escape_data(t)}\n</example>' for _, n, t in chosen[:12])
+
+    def variables(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> dict[str, Any]:
+        store = context.project.store
+        neigh = store.neighbours(excerpt, 1, 1)
+        ctx = "\n".join(f"{n.speaker + ': ' if n.speaker else ''}{escape_data(n.text)}" for n in neigh) or "(none)"
+        return {"codebook": self.codebook_text(codes), "examples": self.examples_text(excerpt, codes),
+                "context": ctx, "excerpt": escape_data(excerpt.text), "max_codes": self.max_codes}
+
+    # -- calling and checking --------------------------------------------------------------------
+    def suggest(self, excerpts: Sequence[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
+        if not self._examples:
+            self.prepare(codes, context)
+        return [self.suggest_one(e, codes, context) for e in excerpts]
+
+    def suggest_one(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> EngineResult:
+        from ..codebook import code_applies
+
+        src = context.sources.get(excerpt.source_id)
+        usable = [c for c in codes if src is None or not c.scope or code_applies(c, src)]
+        try:
+            out, rec = call_structured(self.chat_model, PROMPT, self.variables(excerpt, usable, context), SuggestOutput,
+                                       cache_store=self.cache_store, settings=self.settings,
+                                       pseudonymiser=self.pseudonymiser)
+        except Exception as exc:  # noqa: BLE001 - one excerpt failing must not stop the batch
+            return EngineResult(excerpt_id=excerpt.id, error=f"{type(exc).__name__}: {exc}")  # type: ignore[arg-type]
+        res = EngineResult(excerpt_id=excerpt.id, call=rec.to_dict(), cost_usd=rec.cost_usd)  # type: ignore[arg-type]
+        if out is None:
+            res.error = rec.error
+            return res
+        text = src.text if src is not None else None
+        res.proposals, res.counts = check_output(out, excerpt, usable, text, self.max_codes)
+        return res
+
+
+def _evidence(claim: str, excerpt: Excerpt, source_text: str | None, counts: Counter) -> tuple[int, int, str] | None:
+    claim = unescape_data(claim or "").strip()
+    if not claim:
+        counts["evidence_missing"] += 1
+        return None
+    text = source_text if source_text is not None else " " * excerpt.start + excerpt.text
+    loc = locate(text, claim, within=(excerpt.start, excerpt.end), min_ratio=0.9)
+    if loc is None:
+        counts["evidence_dropped"] += 1
+        return None
+    if loc.repaired:
+        counts["evidence_repaired"] += 1
+    return loc.start, loc.end, loc.text
+
+
+def check_output(out: SuggestOutput, excerpt: Excerpt, codes: list[Code], source_text: str | None,
+                 max_codes: int) -> tuple[list[Proposal], Counter]:
+    """Keep only codebook codes with verified (or dropped) evidence; count everything removed."""
+    counts: Counter = Counter()
+    by_name = {_key(c.name): c for c in codes}
+    props: list[Proposal] = []
+    seen: set[int] = set()
+    for cp in out.codes:
+        code = by_name.get(_key(cp.code)) or by_name.get(_key(cp.code.split(">")[-1]))
+        if code is None:
+            counts["codes_dropped"] += 1
+            continue
+        if code.id in seen or len(props) >= max_codes:
+            counts["codes_over_limit"] += 1
+            continue
+        seen.add(code.id)  # type: ignore[arg-type]
+        ev = _evidence(cp.evidence, excerpt, source_text, counts)
+        props.append(Proposal(code_id=code.id, score=cp.confidence, rationale=cp.rationale[:500],
+                              evidence_start=ev[0] if ev else None, evidence_end=ev[1] if ev else None,
+                              evidence_text=ev[2] if ev else None))
+    for nc in out.proposed_new_codes:
+        if len([p for p in props if p.code_id is None]) >= MAX_NEW_CODES or not nc.name.strip():
+            counts["new_codes_dropped"] += 1
+            continue
+        if _key(nc.name) in by_name:
+            counts["new_codes_dropped"] += 1  # not new: the model should have used the code
+            continue
+        ev = _evidence(nc.evidence, excerpt, source_text, counts)
+        if ev is None:  # an unevidenced new code is noise
+            counts["new_codes_dropped"] += 1
+            continue
+        props.append(Proposal(code_id=None, score=0.0, rationale=nc.rationale[:500], evidence_start=ev[0],
+                              evidence_end=ev[1], evidence_text=ev[2], proposed_name=nc.name.strip()[:80],
+                              proposed_definition=nc.definition[:500]))
+    return props, counts

@@ -1,0 +1,289 @@
+"""The offline suggestion engine: no network, no LLM, fast.
+
+For each (excerpt, code) it computes three similarities and standardises each per code across a
+background population of excerpts (the step that mattered most in the PDPilot prototype: codes
+differ wildly in how similar *everything* looks to their definition):
+  proto   - cosine of the code's prototype ("name: definition", include criteria) to the excerpt's
+            best sentence and to the whole excerpt (averaged);
+  example - max cosine between any excerpt sentence and the code's examples: the codebook's example
+            quotes plus every excerpt the analyst has ACCEPTED for the code (so it improves as the
+            analyst works; an excerpt never counts as its own example);
+  lexical - TF-IDF cosine to the code's words (a cheap stand-in for BM25 fusion).
+The z-scores are combined with fixed weights, a parent code lends a little of its score to its
+children, and each excerpt keeps its top-k codes above the code's threshold. Thresholds are
+calibrated per code from accepted vs rejected decisions when there are enough of them.
+The evidence span is the excerpt sentence that best matches the code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from index.embeddings import EmbeddingCache, embed_with_cache, l2_normalise
+from index.text import sentence_spans
+
+from ..models import Code, Excerpt
+from . import EngineResult, Proposal, SuggestContext, SuggestionEngine, accepted_examples, rejected_examples
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class CodeSpecVec:
+    """What the scorer knows of one code."""
+
+    key: int
+    name: str
+    definition: str = ""
+    include: str = ""
+    examples: list[tuple[Any, str]] = field(default_factory=list)  # (owner excerpt id or None, text)
+    parent: int | None = None
+
+
+@dataclass
+class ScorerParams:
+    w_proto: float = 1.0
+    w_example: float = 1.0
+    w_lexical: float = 0.6
+    examples_for_full_weight: int = 4
+    parent_weight: float = 0.2
+    top_k: int = 3
+    threshold: float = 1.0  # combined z-score a code must reach by default
+    min_calibration: int = 3  # decisions per code needed before its threshold is calibrated
+
+
+class OfflineScorer:
+    """Pure numpy scoring; no store access, so the benchmark and tests drive it directly."""
+
+    def __init__(self, embed: Embed, params: ScorerParams | None = None):
+        self.embed = embed
+        self.p = params or ScorerParams()
+        self.codes: list[CodeSpecVec] = []
+        self.thresholds: np.ndarray = np.zeros(0)
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, codes: list[CodeSpecVec], background: list[str], background_ids: list[Any] | None = None) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.codes = codes
+        C = len(codes)
+        protos = [f"{c.name}: {c.definition}".strip(": ") for c in codes]
+        incl = [c.include for c in codes]
+        P = self.embed(protos)
+        has_inc = np.array([bool(t) for t in incl])
+        if has_inc.any():
+            Pi = np.zeros_like(P)
+            Pi[has_inc] = self.embed([t for t in incl if t])
+            P = l2_normalise(P + 0.5 * Pi)
+        self.P = P
+        ex_texts, self.ex_code, self.ex_owner = [], [], []
+        for j, c in enumerate(codes):
+            for owner, text in c.examples:
+                if text.strip():
+                    ex_texts.append(text)
+                    self.ex_code.append(j)
+                    self.ex_owner.append(owner)
+        self.E = self.embed(ex_texts) if ex_texts else np.zeros((0, P.shape[1]), np.float32)
+        self.ex_code_arr = np.array(self.ex_code, dtype=int)
+        self.has_examples = np.bincount(self.ex_code_arr, minlength=C) > 0 if ex_texts else np.zeros(C, bool)
+        docs = [" ".join([c.name, c.definition, c.include]) for c in codes]  # examples in the lexical doc hurt on PDPilot
+        self.tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=1, ngram_range=(1, 1))
+        self.tfidf.fit(list(background) + docs)
+        self.D = self.tfidf.transform(docs)
+        self.parent_idx = np.array([next((k for k, d in enumerate(codes) if d.key == c.parent), -1) for c in codes])
+        feats = self.features(background, background_ids)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # codes without examples: all-NaN columns
+            self.stats = {k: (np.nanmean(v, axis=0), np.nanstd(v, axis=0) + 1e-6) for k, v in feats.items()
+                          if k != "best_sentence"}
+        self.stats = {k: (np.nan_to_num(m), np.where(np.isnan(s), 1.0, s)) for k, (m, s) in self.stats.items()}
+        self.thresholds = np.full(C, self.p.threshold)
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def sentences(self, texts: Sequence[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
+        spans, owner = [], []
+        for i, t in enumerate(texts):
+            ss = sentence_spans(t) or [(0, len(t))]
+            spans += ss
+            owner += [i] * len(ss)
+        return spans, np.array(owner, dtype=int)
+
+    def features(self, texts: Sequence[str], ids: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
+        n, C = len(texts), len(self.codes)
+        spans, owner = self.sentences(texts)
+        S = self.embed([texts[o][s:e] for (s, e), o in zip(spans, owner)])
+        X = self.embed(list(texts))
+        starts = np.searchsorted(owner, np.arange(n))
+        sp = S @ self.P.T  # (m, C)
+        proto = 0.5 * (np.maximum.reduceat(sp, starts, axis=0) + X @ self.P.T)
+        sent_score = sp.copy()
+        example = np.full((n, C), np.nan, dtype=np.float32)
+        if len(self.E):
+            se = S @ self.E.T  # (m, n_examples)
+            if ids is not None:  # an excerpt is never its own example
+                own = np.array([ids[o] for o in owner], dtype=object)
+                ex_owner = np.array(self.ex_owner, dtype=object)
+                mask = own[:, None] == ex_owner[None, :]
+                se[mask & (ex_owner[None, :] != None)] = -1.0  # noqa: E711
+            per_code = np.full((len(S), C), -1.0, dtype=np.float32)
+            for j in np.unique(self.ex_code_arr):
+                per_code[:, j] = se[:, self.ex_code_arr == j].max(axis=1)
+            sent_score = np.where(self.has_examples[None, :], 0.5 * (sp + per_code), sp)
+            ex_max = np.maximum.reduceat(per_code, starts, axis=0)
+            example[:, self.has_examples] = ex_max[:, self.has_examples]
+        lexical = (self.tfidf.transform(list(texts)) @ self.D.T).toarray().astype(np.float32)
+        best = np.zeros((n, C), dtype=int)
+        for i in range(n):  # best sentence per code (evidence)
+            lo = starts[i]
+            hi = starts[i + 1] if i + 1 < n else len(owner)
+            best[i] = lo + sent_score[lo:hi].argmax(axis=0)
+        self._spans = spans
+        return {"proto": proto, "example": example, "lexical": lexical, "best_sentence": best}
+
+    def combine(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        z = {k: (feats[k] - m) / s for k, (m, s) in self.stats.items()}
+        p = self.p
+        num = p.w_proto * z["proto"] + p.w_lexical * z["lexical"]
+        den = p.w_proto**2 + p.w_lexical**2
+        ex = np.nan_to_num(z["example"], nan=0.0)
+        # trust examples in proportion to how many there are: one example is mostly topic noise
+        n_ex = np.bincount(self.ex_code_arr, minlength=len(self.codes)) if len(self.ex_code_arr) else np.zeros(len(self.codes))
+        w = (p.w_example * np.minimum(1.0, n_ex / p.examples_for_full_weight))[None, :].astype(np.float32)
+        score = (num + w * ex) / np.sqrt(den + w**2)
+        if p.parent_weight and (self.parent_idx >= 0).any():
+            kids = self.parent_idx >= 0
+            score[:, kids] += p.parent_weight * score[:, self.parent_idx[kids]]
+        return score
+
+    def score(self, texts: Sequence[str], ids: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+        feats = self.features(texts, ids)
+        return self.combine(feats), feats["best_sentence"], self._spans
+
+    def calibrate(self, scores: np.ndarray, labels: np.ndarray, decided: np.ndarray) -> None:
+        """Per code, the threshold maximising F1 over decided (excerpt, code) pairs."""
+        for j in range(scores.shape[1]):
+            rows = decided[:, j]
+            pos, s = labels[rows, j], scores[rows, j]
+            if pos.sum() < 1 or (~pos).sum() < 1 or rows.sum() < self.p.min_calibration:
+                continue
+            best_t, best_f = self.thresholds[j], -1.0
+            for t in np.unique(s):
+                pred = s >= t
+                tp = (pred & pos).sum()
+                f = 2 * tp / (pred.sum() + pos.sum()) if (pred.sum() + pos.sum()) else 0
+                if f > best_f:
+                    best_t, best_f = t, f
+            self.thresholds[j] = best_t
+
+    def select(self, scores: np.ndarray, top_k: int | None = None) -> list[list[tuple[int, float]]]:
+        k = top_k or self.p.top_k
+        out = []
+        for row in scores:
+            order = np.argsort(-row)[:k]
+            out.append([(int(j), float(row[j])) for j in order if row[j] >= self.thresholds[j]])
+        return out
+
+
+class OfflineEngine(SuggestionEngine):
+    name = "offline"
+    prompt_version = ""
+
+    def __init__(self, embed: Embed, model: str, params: ScorerParams | None = None):
+        self.scorer = OfflineScorer(embed, params)
+        self.model = model
+        self._prepared_for: tuple | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(vars(self.scorer.p))
+
+    @classmethod
+    def from_project(cls, project: Any) -> "OfflineEngine":
+        s = project.settings.suggest
+        params = ScorerParams(top_k=s.top_k, threshold=max(s.min_score, 1.0) if s.min_score else 1.0)
+        return cls(project_embed(project), project.embedder.model_id, params)
+
+    def prepare(self, codes: list[Code], context: SuggestContext) -> None:
+        project = context.project
+        accepted = accepted_examples(project)
+        specs = [CodeSpecVec(key=c.id, name=c.name, definition=c.definition, include=c.include,  # type: ignore[arg-type]
+                             examples=[(None, t) for t in c.examples] + accepted.get(c.id, []), parent=c.parent_id)
+                 for c in codes]
+        sig = (tuple((s.key, s.name, s.definition, s.include, len(s.examples)) for s in specs),)
+        if sig == self._prepared_for:
+            return
+        background = project.store.list_excerpts(include_interviewer=False)
+        self.scorer.fit(specs, [e.text for e in background], [e.id for e in background])
+        self._calibrate(project, background)
+        self._prepared_for = sig
+
+    def _calibrate(self, project: Any, background: list[Excerpt]) -> None:
+        accepted, rejected = accepted_examples(project), rejected_examples(project)
+        keys = [c.key for c in self.scorer.codes]
+        if not rejected:
+            return
+        idx = {e.id: i for i, e in enumerate(background)}
+        rows = sorted({idx[x] for v in rejected.values() for x in v if x in idx} |
+                      {idx[o] for v in accepted.values() for o, _ in v if o in idx})
+        if not rows:
+            return
+        pos_index = {r: k for k, r in enumerate(rows)}
+        labels = np.zeros((len(rows), len(keys)), bool)
+        decided = np.zeros_like(labels)
+        for j, key in enumerate(keys):
+            for o, _ in accepted.get(key, []):
+                if o in idx and idx[o] in pos_index:
+                    labels[pos_index[idx[o]], j] = decided[pos_index[idx[o]], j] = True
+            for x in rejected.get(key, []):
+                if x in idx:
+                    decided[pos_index[idx[x]], j] = True
+        scores, _, _ = self.scorer.score([background[r].text for r in rows], [background[r].id for r in rows])
+        self.scorer.calibrate(scores, labels, decided)
+
+    def suggest(self, excerpts: list[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
+        self.prepare(codes, context)
+        if not excerpts:
+            return []
+        from ..codebook import code_applies
+
+        scores, best, spans = self.scorer.score([e.text for e in excerpts], [e.id for e in excerpts])
+        for i, e in enumerate(excerpts):  # scoped codes only where they apply
+            src = context.sources.get(e.source_id)
+            for j, c in enumerate(codes):
+                if c.scope and src is not None and not code_applies(c, src):
+                    scores[i, j] = -np.inf
+        picks = self.scorer.select(scores)
+        out = []
+        for i, e in enumerate(excerpts):
+            props = []
+            for j, sc in picks[i]:
+                s, t = spans[best[i, j]]
+                props.append(Proposal(code_id=codes[j].id, score=sc, rationale=f"similar to the definition and "
+                                      f"examples of {codes[j].name!r} (z={sc:.2f})", evidence_start=e.start + s,
+                                      evidence_end=e.start + t, evidence_text=e.text[s:t]))
+            out.append(EngineResult(excerpt_id=e.id, proposals=props))  # type: ignore[arg-type]
+        return out
+
+
+def project_embed(project: Any) -> Embed:
+    """Embeddings through the project's embedding cache (shared with the search index), memoised in
+    memory, so sentences and codebook texts are embedded once."""
+    embedder = project.embedder
+    project.index_dir.mkdir(mode=0o700, exist_ok=True)
+    cache = EmbeddingCache(project.index_dir / "embeddings.sqlite")
+    memo: dict[str, np.ndarray] = {}
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
+        if missing:
+            memo.update(zip(missing, embed_with_cache(embedder, missing, cache)))
+        if not texts:
+            return np.zeros((0, embedder.dim), np.float32)
+        return np.stack([memo[t] for t in texts])
+
+    return embed

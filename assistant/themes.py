@@ -1,0 +1,351 @@
+"""Theme drafts from the accepted codings, the analyst's edits to them, and cross-source views.
+
+Drafting: each code with accepted codings is represented by the mean embedding of its
+"name: definition" and its coded texts; codes are grouped by agglomerative clustering (cosine,
+average linkage -- no need to assume spherical clusters as KMeans does), the number of themes
+chosen by silhouette score over 2..8 unless the analyst sets it. Each theme gets 3-6 supporting
+quotes from its codings, one per participant where the data allow.
+
+Summaries: with a model, drafted from the numbered quotes only (prompts/theme_summary.v1.md) and
+checked by `citations.verify_text(bad_citation="drop_sentence")`: a sentence citing an unknown
+quote id, or quoting words not found verbatim in a quote it cites, is removed and counted in the
+draft report; a sentence with no citation and no quoted words is kept (counted as uncited). With
+no model the summary is extractive (summary_kind="extractive"): counts, distinctive terms by
+class-based TF-IDF (the theme's coded texts against the rest of the corpus) and representative
+quotes. Drafts are proposals: the analyst accepts, rejects, renames, edits, merges or splits them,
+and each of those goes to the audit log with the analyst as actor."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .attribution import participant_key
+from .citations import verify_text
+from .errors import ThematicError
+from .models import Code, Coding, Theme
+from .project import Project
+from .quotes import QuoteContext, accepted_codings, embed_texts, quotes_for_spans, unit
+
+Progress = Callable[[int, int], None]
+SUMMARY_WORDS = 200
+MAX_THEMES = 8
+
+
+@dataclass
+class DraftReport:
+    themes: list[Theme]
+    reports: dict[int, dict[str, Any]] = field(default_factory=dict)  # theme id -> verification report
+    n_themes: int = 0
+    silhouette: dict[int, float] = field(default_factory=dict)
+
+
+# --- clustering ------------------------------------------------------------------------------------
+
+
+def code_vectors(project: Project, codes: Sequence[Code], codings: dict[int, list[Coding]]) -> np.ndarray:
+    rows = []
+    for c in codes:
+        texts = [f"{c.name}: {c.definition}".strip(": ")] + [x.text for x in codings.get(int(c.id), [])]  # type: ignore[arg-type]
+        rows.append(unit(embed_texts(project, texts).astype(np.float64).mean(axis=0)))
+    return np.stack(rows) if rows else np.zeros((0, 1))
+
+
+def cluster_codes(vectors: np.ndarray, n_themes: int | None = None) -> tuple[list[int], dict[int, float]]:
+    """Cluster labels per code, and the silhouette score of each k tried (empty when fixed)."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import silhouette_score
+
+    n = len(vectors)
+    if n <= 2:
+        return [0] * n if (n_themes or 1) == 1 or n < 2 else list(range(n)), {}
+    fit = lambda k: AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(vectors)  # noqa: E731
+    if n_themes:
+        return [int(x) for x in fit(min(max(1, n_themes), n))], {}
+    scores: dict[int, float] = {}
+    best: tuple[float, Any] | None = None
+    for k in range(2, min(MAX_THEMES, n - 1) + 1):
+        labels = fit(k)
+        if len(set(labels)) < 2:
+            continue
+        scores[k] = round(float(silhouette_score(vectors, labels, metric="cosine")), 4)
+        if best is None or scores[k] > best[0]:
+            best = (scores[k], labels)
+    return ([int(x) for x in best[1]] if best else [0] * n), scores
+
+
+def distinctive_terms(theme_docs: Sequence[str], rest: str, top: int = 8) -> list[list[str]]:
+    """Class-based TF-IDF: each theme's texts as one document, the rest of the corpus as another,
+    so terms common everywhere ("think", "really") score low."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = list(theme_docs) + [rest or " "]
+    try:
+        vec = TfidfVectorizer(stop_words="english", ngram_range=(1, 2), sublinear_tf=True, min_df=1,
+                              token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z\-]{2,}\b")
+        matrix = vec.fit_transform(docs)
+    except ValueError:  # empty vocabulary
+        return [[] for _ in theme_docs]
+    terms = vec.get_feature_names_out()
+    out = []
+    for i in range(len(theme_docs)):
+        row = matrix[i].toarray().ravel()
+        picked: list[str] = []
+        for j in np.argsort(-row):
+            if row[j] <= 0 or len(picked) >= top:
+                break
+            if not any(terms[j] in p or p in terms[j] for p in picked):
+                picked.append(str(terms[j]))
+        out.append(picked)
+    return out
+
+
+# --- drafting --------------------------------------------------------------------------------------
+
+
+def draft_themes(project: Project, n_themes: int | None = None, llm: Any = None,
+                 progress: Progress | None = None, cache: bool = True) -> list[Theme]:
+    return draft_themes_report(project, n_themes, llm, progress, cache).themes
+
+
+def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any = None,
+                        progress: Progress | None = None, cache: bool = True) -> DraftReport:
+    store = project.store
+    codes = [c for c in store.list_codes() if accepted_codings(project, [int(c.id)])]  # type: ignore[arg-type]
+    if not codes:
+        raise ThematicError("no accepted codings yet: code some excerpts before drafting themes")
+    codings = {int(c.id): accepted_codings(project, [int(c.id)]) for c in codes}  # type: ignore[arg-type]
+    vectors = code_vectors(project, codes, codings)
+    labels, silhouettes = cluster_codes(vectors, n_themes)
+    groups: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels):
+        groups.setdefault(lab, []).append(i)
+    ctx = QuoteContext(project)
+    clusters = sorted(groups.values(), key=lambda g: -sum(len(codings[int(codes[i].id)]) for i in g))  # type: ignore[arg-type]
+    docs = [" ".join(x.text for i in g for x in codings[int(codes[i].id)]) for g in clusters]  # type: ignore[arg-type]
+    coded = {(x.source_id, x.start) for cs in codings.values() for x in cs}
+    rest = " ".join(e.text for es in ctx.excerpts.values() for e in es if (e.source_id, e.start) not in coded)
+    terms = distinctive_terms(docs, rest)
+    with store.transaction():
+        _supersede_drafts(project)
+        result = DraftReport([], n_themes=len(clusters), silhouette=silhouettes)
+        for n, (g, top_terms) in enumerate(zip(clusters, terms), start=1):
+            theme, report = _draft_one(project, ctx, [codes[i] for i in g], codings, vectors[g], top_terms, llm, cache)
+            theme = store.add_theme(theme)
+            result.themes.append(theme)
+            result.reports[int(theme.id)] = report  # type: ignore[arg-type]
+            store.audit(project.analyst, "draft", "theme", theme.id, name=theme.name, code_ids=theme.code_ids,
+                        engine=theme.engine, model=theme.model, prompt=theme.prompt_version, **report)
+            if progress:
+                progress(n, len(clusters))
+    return result
+
+
+def _supersede_drafts(project: Project) -> None:
+    """A new draft replaces untouched earlier drafts; anything the analyst accepted, rejected or
+    edited stays. The removal is audited with the old content."""
+    for t in project.store.list_themes(status="draft"):
+        if t.summary_kind != "analyst":
+            project.store.audit(project.analyst, "supersede", "theme", t.id, name=t.name, summary=t.summary,
+                                code_ids=t.code_ids)
+            project.store.delete_theme(int(t.id))  # type: ignore[arg-type]
+
+
+def _draft_one(project: Project, ctx: QuoteContext, codes: list[Code], codings: dict[int, list[Coding]],
+               vectors: np.ndarray, terms: list[str], llm: Any, cache: bool) -> tuple[Theme, dict[str, Any]]:
+    ranked = sorted(codes, key=lambda c: -len(codings[int(c.id)]))  # type: ignore[arg-type]
+    name = ranked[0].name if len(ranked) == 1 else f"{ranked[0].name} & {ranked[1].name}" + (" & …" if len(ranked) > 2 else "")
+    spans = [(x.source_id, x.start, x.end) for c in codes for x in codings[int(c.id)]]  # type: ignore[arg-type]
+    target = unit(vectors.mean(axis=0))
+    quotes = []
+    for per in (1, 2, None):  # one per participant where the data allow, relaxed to reach 3
+        quotes = quotes_for_spans(project, spans, target, 6, per, ctx, group=f"Theme: {name}").quotes
+        if len(quotes) >= 3:
+            break
+    if len(quotes) < 3:  # too few codings: top up from search, marked origin="search"
+        from .quotes import find_quotes
+
+        query = " ".join(f"{c.name} {c.definition}" for c in codes)
+        extra = find_quotes(project, query=query, k=6, per_participant=1, ctx=ctx).quotes
+        quotes += [regroup(q, name) for q in extra
+                   if not any(q.source_id == x.source_id and q.start < x.end and x.start < q.end for x in quotes)
+                   ][: 3 - len(quotes)]
+    theme = Theme(name=name, code_ids=[int(c.id) for c in codes], quotes=quotes, engine="offline")  # type: ignore[arg-type]
+    report: dict[str, Any] = {"distinctive_terms": terms, "codings": len(spans)}
+    extractive = _extractive_summary(ctx, codes, codings, terms, quotes)
+    if llm is None:
+        return theme.model_copy(update={"summary": extractive, "summary_kind": "extractive"}), report
+    from .ask import generate
+
+    listing = "\n\n".join(f"[Q{i}] {q.attribution}: {q.text}" for i, q in enumerate(quotes, start=1))
+    reply, prompt_id = generate(project, llm, "theme_summary", cache, theme_name=name,
+                                codes=", ".join(c.name for c in codes), quotes=listing, words=SUMMARY_WORDS)
+    checked = verify_text(reply, {f"Q{i}": q for i, q in enumerate(quotes, start=1)}, ctx.sources,
+                          bad_citation="drop_sentence")
+    report.update(checked.report())
+    from .llm import model_id
+
+    update: dict[str, Any] = {"engine": "llm", "model": model_id(llm), "prompt_version": prompt_id}
+    if checked.text.strip():
+        update.update(summary=checked.text, summary_kind="llm")
+    else:  # nothing survived verification: say so and fall back to the extractive draft
+        report["fallback"] = "extractive"
+        update.update(summary=extractive, summary_kind="extractive")
+    return theme.model_copy(update=update), report
+
+
+def regroup(q: Any, theme_name: str) -> Any:
+    """A quote moved under another theme heading (merge/split): only its group label changes."""
+    return q.model_copy(update={"attributes": {**q.attributes, "_group": f"Theme: {theme_name}"}})
+
+
+def _extractive_summary(ctx: QuoteContext, codes: list[Code], codings: dict[int, list[Coding]],
+                        terms: list[str], quotes: list) -> str:
+    items = [x for c in codes for x in codings[int(c.id)]]  # type: ignore[arg-type]
+    kinds = Counter(ctx.sources[x.source_id].kind for x in items)
+    people = {participant_key(ctx.sources[x.source_id]) for x in items}
+    lines = [
+        f"Extractive draft (no language model). Groups {len(codes)} code(s): "
+        + "; ".join(f"{c.name} ({len(codings[int(c.id)])})" for c in codes)  # type: ignore[arg-type]
+        + f". {len(items)} accepted codings from {len(people)} source(s): "
+        + ", ".join(f"{n} {k}" for k, n in kinds.most_common()) + ".",
+    ]
+    if terms:
+        lines.append("Distinctive terms: " + ", ".join(terms) + ".")
+    for q in quotes[:3]:
+        lines.append(f"\u201c{q.text}\u201d ({q.attribution})")
+    return "\n".join(lines)
+
+
+# --- the analyst's decisions ----------------------------------------------------------------------
+
+
+def _save(project: Project, theme: Theme, action: str, **details: Any) -> Theme:
+    with project.store.transaction():
+        project.store.update_theme(theme)
+        project.store.audit(project.analyst, action, "theme", theme.id, **details)
+    return theme
+
+
+def accept_theme(project: Project, ref: int | str) -> Theme:
+    t = project.store.get_theme(ref)
+    return _save(project, t.model_copy(update={"status": "accepted"}), "accept", name=t.name)
+
+
+def reject_theme(project: Project, ref: int | str) -> Theme:
+    t = project.store.get_theme(ref)
+    return _save(project, t.model_copy(update={"status": "rejected"}), "reject", name=t.name)
+
+
+def rename_theme(project: Project, ref: int | str, new_name: str) -> Theme:
+    if not new_name.strip():
+        raise ThematicError("a theme needs a non-empty name")
+    t = project.store.get_theme(ref)
+    return _save(project, t.model_copy(update={"name": new_name.strip()}), "rename", old=t.name, new=new_name.strip())
+
+
+def edit_theme_summary(project: Project, ref: int | str, summary: str) -> Theme:
+    t = project.store.get_theme(ref)
+    return _save(project, t.model_copy(update={"summary": summary, "summary_kind": "analyst"}), "edit",
+                 old_summary=t.summary, new_summary=summary)
+
+
+def merge_themes(project: Project, refs: Sequence[int | str], name: str) -> Theme:
+    """One theme from several: codes united, quotes kept (duplicates dropped). The originals are
+    removed; the audit entry keeps their content."""
+    themes = [project.store.get_theme(r) for r in refs]
+    if len({t.id for t in themes}) < 2:
+        raise ThematicError("merging needs at least two different themes")
+    code_ids = list(dict.fromkeys(c for t in themes for c in t.code_ids))
+    seen, quotes = set(), []
+    for q in (q for t in themes for q in t.quotes):
+        if (q.source_id, q.start, q.end) not in seen:
+            seen.add((q.source_id, q.start, q.end))
+            quotes.append(regroup(q, name))
+    with project.store.transaction():
+        merged = project.store.add_theme(Theme(name=name, summary="\n\n".join(t.summary for t in themes if t.summary),
+                                               summary_kind="analyst", code_ids=code_ids, quotes=quotes,
+                                               engine="analyst"))
+        for t in themes:
+            project.store.delete_theme(int(t.id))  # type: ignore[arg-type]
+        project.store.audit(project.analyst, "merge", "theme", merged.id, name=name,
+                            merged=[t.model_dump(mode="json") for t in themes])
+    return merged
+
+
+def split_theme(project: Project, ref: int | str, code_groups: Sequence[Sequence[int | str]],
+                names: Sequence[str] | None = None) -> list[Theme]:
+    """Several themes from one, one per group of its codes; each keeps the quotes drawn from its
+    own codes' codings, topped up from those codings."""
+    t = project.store.get_theme(ref)
+    groups = [[int(project.store.get_code(c).id) for c in g] for g in code_groups]  # type: ignore[arg-type]
+    stray = [c for g in groups for c in g if c not in t.code_ids]
+    if stray or not all(groups):
+        raise ThematicError(f"split groups must be non-empty and use only the theme's codes (not {stray})")
+    ctx = QuoteContext(project)
+    out = []
+    with project.store.transaction():
+        for n, g in enumerate(groups):
+            codings = accepted_codings(project, g)
+            spans = {(x.source_id, x.start, x.end) for x in codings}
+            label = names[n] if names and n < len(names) else " & ".join(project.store.get_code(c).name for c in g)
+            kept = [regroup(q, label) for q in t.quotes if any(s == q.source_id and a < q.end and q.start < b for s, a, b in spans)]
+            if len(kept) < 3 and spans:
+                kept = quotes_for_spans(project, sorted(spans), label, 6, 1, ctx, group=f"Theme: {label}").quotes
+            out.append(project.store.add_theme(Theme(name=label, code_ids=g, quotes=kept, summary_kind="analyst",
+                                                     engine="analyst")))
+        project.store.delete_theme(int(t.id))  # type: ignore[arg-type]
+        project.store.audit(project.analyst, "split", "theme", t.id, original=t.model_dump(mode="json"),
+                            into=[int(x.id) for x in out])  # type: ignore[arg-type]
+    return out
+
+
+# --- cross-source views ---------------------------------------------------------------------------
+
+
+def theme_crosstab(project: Project, theme_id: int | str) -> dict[str, Any]:
+    """How a theme shows in interviews vs documents and across sectors, and who never touches it."""
+    t = project.store.get_theme(theme_id)
+    ctx = QuoteContext(project)
+    codings = accepted_codings(project, t.code_ids)
+    src = ctx.sources
+    who = ctx.attributor.participant  # honours pseudonymise_attributions
+    touched = {who(src[x.source_id]) for x in codings if src[x.source_id].kind == "interview"}
+    everyone = {who(s) for s in src.values() if s.kind == "interview"}
+    attr = lambda s, k: s.attributes.get(k) or "(none)"  # noqa: E731
+    return {
+        "theme": t.name,
+        "codings_by_kind": dict(Counter(src[x.source_id].kind for x in codings)),
+        "codings_by_sector": dict(Counter(attr(src[x.source_id], "sector") for x in codings)),
+        "quotes_by_kind": dict(Counter(q.attributes.get("kind", "") for q in t.quotes)),
+        "quotes_by_sector": dict(Counter(q.attributes.get("sector") or "(none)" for q in t.quotes)),
+        "sources_by_kind": dict(Counter(src[s].kind for s in {x.source_id for x in codings})),
+        "participants_touching": sorted(touched),
+        "participants_never": sorted(everyone - touched),
+    }
+
+
+def coverage_matrix(project: Project, by: str = "participant", unit: str = "code") -> "Any":
+    """Counts of accepted codings: rows are codes (or non-rejected themes), columns are
+    participants, source kinds or sectors. A pandas DataFrame the UI draws as a heat map."""
+    import pandas as pd
+
+    if by not in ("participant", "kind", "sector") or unit not in ("code", "theme"):
+        raise ThematicError("coverage_matrix: by is participant|kind|sector, unit is code|theme")
+    ctx = QuoteContext(project)
+    col = {"participant": ctx.attributor.participant, "kind": lambda s: s.kind,
+           "sector": lambda s: s.attributes.get("sector") or "(none)"}[by]
+    if unit == "code":
+        rows = [(c.name, [int(c.id)]) for c in project.store.list_codes()]  # type: ignore[arg-type]
+    else:
+        rows = [(t.name, t.code_ids) for t in project.store.list_themes() if t.status != "rejected"]
+    columns = sorted({col(s) for s in ctx.sources.values()})
+    data = {name: Counter(col(ctx.sources[x.source_id]) for x in accepted_codings(project, ids)) for name, ids in rows}
+    frame = pd.DataFrame([[data[name].get(c, 0) for c in columns] for name, _ in rows],
+                         index=[name for name, _ in rows], columns=columns, dtype=int)
+    frame.index.name, frame.columns.name = unit, by
+    return frame

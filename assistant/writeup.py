@@ -1,0 +1,110 @@
+"""The write-up basket exported for a report: Markdown (for any editor) and DOCX (for Word, via
+python-docx, the maintained library for writing .docx without Word).
+
+Each item: the quote as a block quote, its attribution, the source name and line, and the
+analyst's note. Quotes that came from a code or a theme (their `_group` attribute, set by
+`find_quotes` and theme drafts) are grouped under that heading in basket order; others go under
+"Quotes". Every quote is re-checked against its source before export, so a source edited after
+the quote was basketed cannot slip an outdated quote into a report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ThematicError, VerificationError
+from .models import BasketItem, Quote
+from .project import Project
+from .verbatim import check_quote
+
+DEFAULT_GROUP = "Quotes"
+
+
+def grouped(items: Sequence[BasketItem]) -> list[tuple[str, list[BasketItem]]]:
+    groups: dict[str, list[BasketItem]] = {}
+    for item in items:
+        groups.setdefault(item.quote.attributes.get("_group") or DEFAULT_GROUP, []).append(item)
+    return list(groups.items())
+
+
+def checked_items(project: Project, items: Sequence[BasketItem] | None = None) -> list[BasketItem]:
+    items = list(project.store.list_basket() if items is None else items)
+    texts = project.store.source_texts()
+    for item in items:
+        if item.quote.source_id not in texts:
+            raise VerificationError(f"basket item {item.id}: its source {item.quote.source_name!r} was deleted")
+        check_quote(texts[item.quote.source_id], item.quote)
+    return items
+
+
+def location(q: Quote) -> str:
+    return f"{q.source_name}, line {q.line}" if q.line else q.source_name
+
+
+def to_markdown(items: Sequence[BasketItem], title: str = "Quotes for the write-up") -> str:
+    out = [f"# {title}", ""]
+    multi = any(i.quote.attributes.get("_group") for i in items)
+    for heading, group in grouped(items):
+        if multi:
+            out += [f"## {heading}", ""]
+        for item in group:
+            q = item.quote
+            out += ["> " + line if line else ">" for line in q.text.split("\n")]
+            out += ["", f"— {q.attribution or q.source_name} ({location(q)})", ""]
+            if item.note:
+                out += [f"*Note:* {item.note}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_docx(items: Sequence[BasketItem], path: Path, title: str = "Quotes for the write-up") -> Path:
+    from docx import Document
+    from docx.shared import Pt
+
+    doc = Document()
+    doc.add_heading(title, level=1)
+    multi = any(i.quote.attributes.get("_group") for i in items)
+    for heading, group in grouped(items):
+        if multi:
+            doc.add_heading(heading, level=2)
+        for item in group:
+            q = item.quote
+            para = doc.add_paragraph(style="Quote")
+            para.add_run(q.text)
+            attr = doc.add_paragraph()
+            run = attr.add_run(f"— {q.attribution or q.source_name} ({location(q)})")
+            run.font.size = Pt(9)
+            if item.note:
+                note = doc.add_paragraph()
+                note.add_run("Note: ").bold = True
+                note.add_run(item.note)
+    doc.save(str(path))
+    return path
+
+
+def export_writeup(project: Project, fmt: str = "md", out: str | Path | None = None) -> Path:
+    """Write the basket to `out` (default exports/writeup.<fmt>) and audit it."""
+    if fmt not in ("md", "docx"):
+        raise ThematicError(f"unknown write-up format {fmt!r}; choose md or docx")
+    items = checked_items(project)
+    if not items:
+        raise ThematicError("the write-up basket is empty (add quotes with `thematic quotes ... --add`)")
+    path = Path(out) if out else project.exports_dir / f"writeup.{fmt}"
+    if fmt == "md":
+        path.write_text(to_markdown(items), encoding="utf-8")
+    else:
+        to_docx(items, path)
+    project.store.audit(project.analyst, "export", "writeup", None, format=fmt, path=str(path), items=len(items))
+    return path
+
+
+def add_quotes(project: Project, quotes: Sequence[Quote], note: str = "") -> list[BasketItem]:
+    """Put quotes in the basket (re-checked first), audited as the analyst's choice."""
+    texts = project.store.source_texts()
+    out = []
+    with project.store.transaction():
+        for q in quotes:
+            check_quote(texts.get(q.source_id, ""), q)
+            item = project.store.add_to_basket(q, note)
+            project.store.audit(project.analyst, "add", "basket", item.id, source=q.source_name, start=q.start, end=q.end)
+            out.append(item)
+    return out

@@ -1,0 +1,100 @@
+"""Decisions: accept writes a coding and an audit row, reject writes no coding, edits must be
+verbatim, undo restores without deleting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant import decisions
+from assistant.errors import ThematicError, VerificationError
+from assistant.models import Suggestion
+from assistant.suggest import ai_codings
+from coding_helpers import excerpt_with, make_project
+
+
+def _suggest(project, needle="damp", code="Housing and living conditions"):  # noqa: ANN001, ANN202
+    ex = excerpt_with(project, needle)
+    return project.store.add_suggestions([Suggestion(
+        excerpt_id=ex.id, source_id=ex.source_id, code_id=project.store.get_code(code).id, score=2.0,
+        engine="offline", model="hashing-256", params={"top_k": 3})])[0], ex
+
+
+def test_accept_writes_coding_and_audit(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    s, ex = _suggest(project)
+    coding = decisions.accept(project, s.id, note="clear case")
+    assert coding.coder == "alice" and coding.origin == "suggestion" and coding.suggestion_id == s.id
+    assert (coding.start, coding.end, coding.text) == (ex.start, ex.end, ex.text)
+    assert project.store.get_suggestion(s.id).status == "accepted"
+    row = [e for e in project.store.list_audit("suggestion", s.id) if e.action == "decision.accept"][0]
+    assert row.actor == "alice" and row.details["engine"] == "offline" and row.details["params"] == {"top_k": 3}
+    assert row.details["coding_id"] == coding.id
+    with pytest.raises(ThematicError, match="already accepted"):
+        decisions.accept(project, s.id)
+
+
+def test_reject_writes_no_coding(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    s, _ = _suggest(project)
+    decisions.reject(project, s.id, note="wrong")
+    assert project.store.list_codings() == []
+    assert project.store.get_suggestion(s.id).status == "rejected"
+    assert any(e.action == "decision.reject" for e in project.store.list_audit("suggestion", s.id))
+
+
+def test_edit_span_must_be_verbatim(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    s, ex = _suggest(project)
+    with pytest.raises(VerificationError):
+        decisions.edit(project, s.id, start=ex.start, end=ex.start + 20, text="words that are not in the source at all")
+    coding = decisions.edit(project, s.id, code="Drivers", start=ex.start + 3, text="black mould in thes flats")
+    src = project.store.get_source(ex.source_id)
+    assert coding.text == "black mould in these flats" == src.text[coding.start:coding.end]
+    assert coding.code_id == project.store.get_code("Drivers").id
+    assert project.store.get_suggestion(s.id).status == "edited"
+
+
+def test_hand_coding_and_undo(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    ex = excerpt_with(project, "Frequent")
+    c = decisions.add_coding(project, "P02", ex.start - 2, ex.start + 18, "Frequent attenders")
+    assert c.origin == "manual" and c.text == project.store.get_source("P02").text[c.start:c.end]
+    d = project.store.list_decisions()[-1]
+    decisions.undo(project, d.id)
+    assert project.store.get_coding(c.id).status == "removed"
+
+
+def test_undo_accept_restores_pending(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    s, _ = _suggest(project)
+    coding = decisions.accept(project, s.id)
+    d = decisions.last_decision(project, s.id)
+    n_audit = len(project.store.list_audit())
+    decisions.undo(project, d.id)
+    assert project.store.get_suggestion(s.id).status == "pending"
+    assert project.store.get_coding(coding.id).status == "removed"
+    assert len(project.store.list_audit()) == n_audit + 1  # appended, nothing deleted
+    assert len(project.store.list_decisions()) == 1
+    with pytest.raises(ThematicError, match="already undone"):
+        decisions.undo(project, d.id)
+    decisions.accept(project, s.id)  # can decide again
+
+
+def test_accept_new_code_proposal_adds_code(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    ex = excerpt_with(project, "Frequent")
+    s = project.store.add_suggestions([Suggestion(excerpt_id=ex.id, source_id=ex.source_id, proposed_name="Loneliness",
+                                                  proposed_definition="Isolation", engine="llm")])[0]
+    coding = decisions.accept(project, s.id)
+    assert project.store.get_code("Loneliness").id == coding.code_id
+
+
+def test_ai_codings_are_derived(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    s, ex = _suggest(project)
+    decisions.reject(project, s.id)
+    ai = ai_codings(project)
+    assert len(ai) == 1 and ai[0].coder == "ai:offline:hashing-256" and ai[0].origin == "ai"
+    assert (ai[0].start, ai[0].end) == (ex.start, ex.end)

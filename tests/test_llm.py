@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from pydantic import BaseModel
+
+from assistant.llm import call_structured, call_text, extract_json, llm_status
+from assistant.prompts import PromptError, load_prompt, parse_template
+from assistant.settings import LLMSettings
+
+
+class Out(BaseModel):
+    answer: int
+
+
+class Cache(dict):
+    def cache_get(self, key: str) -> str | None:
+        return self.get(key)
+
+    def cache_put(self, key: str, model: str, prompt_version: str, response: str) -> None:
+        self[key] = response
+
+
+def test_extract_json_tolerant() -> None:
+    assert extract_json('```json\n{"a": 1}\n```') == {"a": 1}
+    assert extract_json('Here you go: {"a": 2} hope it helps') == {"a": 2}
+    with pytest.raises(ValueError):
+        extract_json("nothing here")
+
+
+def test_prompt_template_versions_and_missing_vars() -> None:
+    tpl = load_prompt("suggest_codes")
+    assert tpl.version == "v1" and tpl.name == "suggest_codes"
+    with pytest.raises(PromptError, match="needs variable"):
+        tpl.render(codebook="x")
+    t = parse_template("---\nname: t\nversion: 2\nvariables: [q]\n---\nSys {{q}}\n=== user ===\nU {{q}}")
+    assert t.render(q="{{q}}") == ("Sys {{q}}", "U {{q}}")  # values are not re-expanded
+
+
+def test_call_structured_and_text_cache() -> None:
+    cache = Cache()
+    model = FakeListChatModel(responses=['{"answer": 42}'])
+    out, rec = call_structured(model, "suggest_codes", dict(codebook="c", examples="e", context="x", excerpt="y",
+                                                            max_codes=1), Out, cache_store=cache)
+    assert out.answer == 42 and rec.model_calls == 1 and not rec.cached
+    out2, rec2 = call_structured(FakeListChatModel(responses=["never"]), "suggest_codes",
+                                 dict(codebook="c", examples="e", context="x", excerpt="y", max_codes=1), Out,
+                                 cache_store=cache)
+    assert out2.answer == 42 and rec2.cached and rec2.model_calls == 0
+    text, rec3 = call_text(FakeListChatModel(responses=["hello"]), "suggest_codes",
+                           dict(codebook="c", examples="e", context="x", excerpt="y", max_codes=1, schema="s"),
+                           cache_store=cache)
+    assert text == "hello" and rec3.model_calls == 1
+
+
+def test_status_never_prints_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-secret-value")
+    st = llm_status(LLMSettings(provider="openai", model="m", api_key_env="MY_KEY"), probe_ollama=False)
+    assert st["api_key_set"] and "sk-secret-value" not in repr(st) and st["local"] is False
+    assert llm_status(LLMSettings(provider="ollama", model="llama3"), probe_ollama=False)["local"] is True

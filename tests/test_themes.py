@@ -1,0 +1,87 @@
+"""Theme drafts (extractive and LLM-checked), the analyst's decisions, cross-source views."""
+
+from __future__ import annotations
+
+import pytest
+from _writing_project import add_coding, build_project
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from assistant import themes as th
+from assistant.verbatim import is_verbatim
+
+
+@pytest.fixture()
+def project(tmp_path):
+    p = build_project(tmp_path / "proj")
+    for src, phrase, code in [
+        ("P02", "Data sharing between the council and the hospital is the main barrier.", "Data sharing"),
+        ("P04", "Data sharing with the council would let us find the people at risk.", "Data sharing"),
+        ("P01", "Funding for prevention is always the first thing cut.", "Short-term funding"),
+        ("P02", "Short-term funding kills prevention work.", "Short-term funding"),
+        ("P03", "Our funding is year to year, so prevention work is always at risk.", "Short-term funding"),
+    ]:
+        add_coding(p, src, phrase, code, "alice")
+    yield p
+    p.close()
+
+
+def test_extractive_drafts_group_codes_with_spread_quotes(project):
+    result = th.draft_themes_report(project, n_themes=2)
+    assert len(result.themes) == 2
+    assert sorted(c for t in result.themes for c in t.code_ids) == sorted(c.id for c in project.store.list_codes())
+    texts = project.store.source_texts()
+    for t in result.themes:
+        assert t.summary_kind == "extractive" and t.summary.startswith("Extractive draft")
+        assert 3 <= len(t.quotes) <= 6
+        assert all(is_verbatim(texts[q.source_id], q.start, q.end, q.text) for q in t.quotes)
+        assert result.reports[t.id]["distinctive_terms"]
+    assert any(e.action == "draft" for e in project.store.list_audit("theme"))
+
+
+def test_silhouette_chooses_the_number_of_themes(project):
+    result = th.draft_themes_report(project)
+    assert result.silhouette and result.n_themes == len(result.themes)
+
+
+def test_llm_summary_sentences_with_bad_citations_are_removed(project):
+    reply = ('Participants describe barriers [Q1]. "This was never said" [Q2]. An unknown quote [Q99]. '
+             'The picture is mixed.')
+    llm = FakeListChatModel(responses=[reply] * 3)
+    result = th.draft_themes_report(project, n_themes=2, llm=llm, cache=False)
+    for t in result.themes:
+        rep = result.reports[t.id]
+        assert t.summary_kind == "llm"
+        assert t.summary == "Participants describe barriers [Q1]. The picture is mixed."
+        assert rep["removed_sentences"] == 2 and rep["fabricated_quotes"] == 1 and rep["removed_citations"] == 1
+
+
+def test_analyst_decisions_are_audited(project):
+    a, b = th.draft_themes(project, n_themes=2)
+    th.rename_theme(project, a.id, "Barriers")
+    th.edit_theme_summary(project, "Barriers", "My own words.")
+    th.accept_theme(project, "Barriers")
+    th.reject_theme(project, b.id)
+    t = project.store.get_theme("Barriers")
+    assert (t.status, t.summary, t.summary_kind) == ("accepted", "My own words.", "analyst")
+    merged = th.merge_themes(project, [a.id, b.id], "All")
+    assert sorted(merged.code_ids) == sorted(a.code_ids + b.code_ids)
+    parts = th.split_theme(project, merged.id, [[merged.code_ids[0]], merged.code_ids[1:]])
+    assert len(parts) == 2 and all(p.quotes for p in parts)
+    actions = [e.action for e in project.store.list_audit("theme")]
+    for act in ("rename", "edit", "accept", "reject", "merge", "split"):
+        assert act in actions
+    assert all(e.actor == "alice" for e in project.store.list_audit("theme") if e.action != "draft")
+
+
+def test_crosstab_and_coverage(project):
+    t = th.draft_themes(project, n_themes=2)
+    funding = next(x for x in t if project.store.get_code("Short-term funding").id in x.code_ids)
+    cross = th.theme_crosstab(project, funding.id)
+    assert cross["codings_by_kind"]["interview"] >= 3
+    frame = th.coverage_matrix(project, by="sector", unit="code")
+    assert frame.loc["Short-term funding", "NHS"] == 1 and frame.loc["Data sharing", "Local authority"] == 1
+    assert frame.loc["Housing and health"].sum() == 2
+    by_kind = th.coverage_matrix(project, by="kind", unit="theme")
+    assert by_kind.to_numpy().sum() == 7
+    everyone = set(cross["participants_touching"]) | set(cross["participants_never"])
+    assert everyone == {"Alice Smith", "Bob Jones", "Carol White", "Dan Brown"}
