@@ -88,6 +88,12 @@ def source_meta(source: Source) -> dict[str, Any]:
     return meta
 
 
+def quote_sentences(text: str, start: int, end: int) -> list[Span]:
+    """Sentences that can be quoted: Markdown headings are structure, not anyone's words."""
+    return [(s, e) for s, e in sentence_spans(text, start, end)
+            if not text.startswith("#", text.rfind("\n", 0, s) + 1)]
+
+
 def choose_window(
     sentences: Sequence[Span],
     vecs: np.ndarray,
@@ -95,10 +101,13 @@ def choose_window(
     min_chars: int,
     max_chars: int,
     core: Span | None = None,
+    joinable: Sequence[bool] | None = None,
 ) -> tuple[Span, float]:
     """Best contiguous run of sentences: within [min_chars, max_chars] (a single longer sentence
     is allowed whole), overlapping `core` when given, maximising cosine of the length-weighted
-    mean sentence vector to `target`. A core long enough on its own confines the window to it."""
+    mean sentence vector to `target`. A core long enough on its own confines the window to it.
+    `joinable[j]` is False where a paragraph break separates sentence j from j-1: a quote never
+    runs across paragraphs (or a heading into the text under it)."""
     n = len(sentences)
     lo, hi = 0, n - 1
     if core is not None:
@@ -119,6 +128,8 @@ def choose_window(
     for i in range(lo, hi + 1):
         acc = np.zeros(vecs.shape[1])
         for j in range(i, hi + 1):
+            if j > i and joinable is not None and not joinable[j]:
+                break
             acc = acc + weighted[j]
             length = sentences[j][1] - sentences[i][0]
             if length > max_chars and j > i:
@@ -400,7 +411,7 @@ def _trim_rank_balance(ctx: QuoteContext, cands: list[Candidate], target: np.nda
                        avoid: Sequence[tuple[int, int, int]], group: str | None,
                        filters: Filters | None) -> QuoteResult:
     texts = {sid: src.text for sid, src in ctx.sources.items()}
-    sents = [sentence_spans(texts[c.source_id], *c.region) for c in cands]
+    sents = [quote_sentences(texts[c.source_id], *c.region) for c in cands]
     flat = list(dict.fromkeys(texts[c.source_id][s:e] for c, ss in zip(cands, sents) for s, e in ss))
     vec_of = dict(zip(flat, embed_texts(ctx.project, flat)))
     rows: list[tuple[Candidate, Span, float, np.ndarray]] = []
@@ -408,7 +419,8 @@ def _trim_rank_balance(ctx: QuoteContext, cands: list[Candidate], target: np.nda
         if not ss:
             continue
         vecs = np.stack([vec_of[texts[c.source_id][s:e]] for s, e in ss])
-        span, sim = choose_window(ss, vecs, target, min_chars, max_chars, c.core)
+        joinable = [i == 0 or "\n\n" not in texts[c.source_id][ss[i - 1][1]:ss[i][0]] for i in range(len(ss))]
+        span, sim = choose_window(ss, vecs, target, min_chars, max_chars, c.core, joinable)
         if any(sid == c.source_id and s < span[1] and span[0] < e for sid, s, e in avoid):
             continue
         inside = [i for i, (s, e) in enumerate(ss) if s >= span[0] and e <= span[1]]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from _common import CachedEmbedder, Timer, emit, log
 
+from index.config import SearchSettings
 from index.corpus_index import CorpusIndex, IndexRecord
 from index.embeddings import SentenceTransformerEmbedder
 
@@ -87,7 +88,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("../shared/data/pdpilot"))
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "thematic_bench")
+    ap.add_argument("--settings", default="{}",
+                    help='JSON overrides of SearchSettings, e.g. \'{"bm25": {"stopwords": null}}\'')
     args = ap.parse_args()
+    settings = SearchSettings.model_validate(json.loads(args.settings))
     args.cache.mkdir(parents=True, exist_ok=True)
     texts, memo, segs = load(args.data)
     records, how = build_records(args.data, texts)
@@ -96,9 +100,10 @@ def main() -> None:
     result: dict[str, object] = {"benchmark": "code_recall_pdpilot", "excerpts": len(records),
                                  "chunking": how, "codes": len(segs),
                                  "segments": sum(len(v) for v in segs.values()),
-                                 "interviewer_turns": "included"}
+                                 "interviewer_turns": "included",
+                                 "settings": settings.model_dump(include={"bm25", "fusion"})}
     with tempfile.TemporaryDirectory() as tmp:
-        idx = CorpusIndex(Path(tmp) / "idx", embedder=embedder)
+        idx = CorpusIndex(Path(tmp) / "idx", settings, embedder=embedder)
         with Timer() as t:
             idx.sync(records)
         result["sync_seconds"] = round(t.seconds, 2)

@@ -177,8 +177,10 @@ def main() -> None:
         "benchmark": "retrieval_scifact", "docs": len(texts), "queries": len(order),
         "metrics_impl": "pytrec_eval (trec_eval) ndcg_cut.10, recall.100",
         "tuned_on": "odd-indexed queries (by order in qrels/test.tsv); report on even",
-        "with_defaults_at_start": baseline, "chosen_settings": chosen.model_dump(include={"bm25", "fusion"}),
-        "tuned": tuned, "end_to_end_corpus_index_all": end_to_end(b, chosen),
+        "config_defaults": {"settings": before.model_dump(include={"bm25", "fusion"}),
+                            "metrics": baseline},
+        "odd_tuned": {"settings": chosen.model_dump(include={"bm25", "fusion"}), "metrics": tuned},
+        "end_to_end_corpus_index_defaults_all": end_to_end(b, before),
         "bm25_trail": bm25_trail, "fusion_trail": fusion_trail,
     })
 

@@ -45,14 +45,18 @@ class Embedder(ABC):
         """Embed one batch: returns float32 array (len(texts), dim), rows L2-normalised."""
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """Embed any number of texts in batches, calling `progress(done, total)` after each."""
+        """Embed any number of texts in batches, calling `progress(done, total)` after each.
+
+        Texts are batched longest first, so each batch holds texts of similar length and little
+        compute goes into padding (what `SentenceTransformer.encode` does within one call)."""
         total = len(texts)
         out = np.zeros((total, self.dim), dtype=np.float32)
+        order = sorted(range(total), key=lambda i: -len(texts[i]))
         for start in range(0, total, self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
-            out[start : start + len(batch)] = self.embed_batch(batch)
+            rows = order[start : start + self.batch_size]
+            out[rows] = self.embed_batch([texts[i] for i in rows])
             if progress is not None:
-                progress(start + len(batch), total)
+                progress(start + len(rows), total)
         return out
 
     def query(self, text: str) -> np.ndarray:

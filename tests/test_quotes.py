@@ -121,3 +121,15 @@ def test_balance_caps_and_avoids_overlap():
     spans = [(1, 0, 10), (1, 20, 30), (1, 40, 50), (2, 0, 10)]
     assert sorted(balance([1.0, 0.9, 0.8, 0.1], groups, vecs, 4, 2, spans)) == [0, 1, 3]
     assert balance([1.0, 0.9], groups[:2], vecs[:2], 2, None, [(1, 0, 10), (1, 5, 12)]) == [0]
+
+
+def test_quote_windows_stop_at_paragraph_breaks_and_skip_headings():
+    from assistant.quotes import quote_sentences
+
+    text = "We saw damp in every flat we visited.\n\n## 4. What we achieved\n\nWe fixed forty homes this year."
+    sents = quote_sentences(text, 0, len(text))
+    assert [text[s:e] for s, e in sents] == ["We saw damp in every flat we visited.", "We fixed forty homes this year."]
+    vecs = np.array([[1.0, 0, 0], [1.0, 0, 0]])
+    joinable = [True, False]
+    span, _ = choose_window(sents, vecs, np.array([1.0, 0, 0]), 10, 400, None, joinable)
+    assert "\n\n" not in text[span[0]:span[1]]

@@ -137,24 +137,17 @@ def canonical_map(raw: str) -> CanonicalMap:
     if raw == canonical:
         ident = tuple(range(len(raw) + 1))
         return CanonicalMap(raw, canonical, ident, ident)
-    try:
-        out, lo, hi = _replay(raw)
-    except _Mismatch:
-        out = None
-    if out != canonical:
+    out, lo, hi = _replay(raw)
+    if out != canonical:  # not expected; keeps the map exact if canonicalise ever gains a rule
         lo, hi = _aligned(raw, canonical)
     return CanonicalMap(raw, canonical, tuple(lo), tuple(hi))
-
-
-class _Mismatch(Exception):
-    pass
 
 
 _DROP = {chr(c) for c in range(0x20) if c not in (9, 10)} | {"\x7f"}
 
 
 def _replay(raw: str) -> tuple[str, list[int], list[int]]:
-    # steps 1-2: BOM and line endings, keeping for each kept char its raw index
+    # steps 1-3: BOM, line endings and control characters, keeping each kept char's raw index
     kept: list[tuple[int, str]] = []
     i, n = 0, len(raw)
     if raw.startswith("\ufeff"):
@@ -166,7 +159,7 @@ def _replay(raw: str) -> tuple[str, list[int], list[int]]:
                 i += 1
                 continue  # the \n that follows is kept; the \r vanishes
             kept.append((i, "\n"))
-        else:
+        elif ch not in _DROP:
             kept.append((i, ch))
         i += 1
     out: list[str] = []
@@ -182,11 +175,8 @@ def _replay(raw: str) -> tuple[str, list[int], list[int]]:
         if norm == seg:
             for raw_i, ch in kept[k:j]:
                 lo[raw_i] = hi[raw_i] = len(out)
-                if ch not in _DROP:
-                    out.append(ch)
-        else:
-            if any(c in _DROP for c in norm):
-                raise _Mismatch
+                out.append(ch)
+        else:  # step 4: NFC merged this segment
             first = kept[k][0]
             a = len(out)
             out.extend(norm)
@@ -195,7 +185,7 @@ def _replay(raw: str) -> tuple[str, list[int], list[int]]:
                 lo[raw_i], hi[raw_i] = a, len(out)
         k = j
     lo[n] = hi[n] = len(out)
-    # boundaries before dropped raw chars (BOM, the \r of CRLF) take the next defined boundary
+    # boundaries before dropped raw chars (BOM, the \r of CRLF, controls) take the next defined one
     for b in range(n - 1, -1, -1):
         if lo[b] < 0:
             lo[b], hi[b] = lo[b + 1], hi[b + 1]
@@ -203,7 +193,7 @@ def _replay(raw: str) -> tuple[str, list[int], list[int]]:
 
 
 def _aligned(raw: str, canonical: str) -> tuple[list[int], list[int]]:
-    """Fallback for pathological input (a control character between a letter and its accent):
+    """Fallback should the step-by-step replay ever disagree with `canonicalise`:
     align the two strings and map boundaries through the alignment."""
     from rapidfuzz.distance import Indel
 

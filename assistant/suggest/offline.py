@@ -5,19 +5,20 @@ background population of excerpts (the step that mattered most in the PDPilot pr
 differ wildly in how similar *everything* looks to their definition):
   proto   - cosine of the code's prototype ("name: definition", include criteria) to the excerpt's
             best sentence and to the whole excerpt (averaged);
-  example - max cosine between any excerpt sentence and the code's examples: the codebook's example
-            quotes plus every excerpt the analyst has ACCEPTED for the code (so it improves as the
-            analyst works; an excerpt never counts as its own example);
+  example - max cosine between any excerpt sentence and the code's example quotes from the codebook;
   lexical - TF-IDF cosine to the code's words (a cheap stand-in for BM25 fusion).
 The z-scores are combined with fixed weights, a parent code lends a little of its score to its
-children, and each excerpt keeps its top-k codes above the code's threshold. Thresholds are
+children. The analyst's decisions (accepted codings, rejected suggestions) then adjust the score
+through `learn.FeedbackModel` (a nearest-decided-excerpts vote and per-code logistic regressions),
+so the engine gets better as the analyst works. Each excerpt keeps its top-k codes above the
+code's threshold. Thresholds are
 calibrated per code from accepted vs rejected decisions when there are enough of them.
 The evidence span is the excerpt sentence that best matches the code."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from index.text import sentence_spans
 
 from ..models import Code, Excerpt
 from . import EngineResult, Proposal, SuggestContext, SuggestionEngine, accepted_examples, rejected_examples
+from .learn import ACCEPTED, REJECTED, FeedbackModel, LearnParams, _keys
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -53,6 +55,7 @@ class ScorerParams:
     top_k: int = 3
     threshold: float = 1.0  # combined z-score a code must reach by default
     min_calibration: int = 3  # decisions per code needed before its threshold is calibrated
+    learn: LearnParams = field(default_factory=LearnParams)
 
 
 class OfflineScorer:
@@ -63,6 +66,7 @@ class OfflineScorer:
         self.p = params or ScorerParams()
         self.codes: list[CodeSpecVec] = []
         self.thresholds: np.ndarray = np.zeros(0)
+        self.feedback = FeedbackModel(self.p.learn)
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, codes: list[CodeSpecVec], background: list[str], background_ids: list[Any] | None = None) -> None:
@@ -95,6 +99,8 @@ class OfflineScorer:
         self.D = self.tfidf.transform(docs)
         self.parent_idx = np.array([next((k for k, d in enumerate(codes) if d.key == c.parent), -1) for c in codes])
         feats = self.features(background, background_ids)
+        self.background_emb = feats.pop("emb")
+        self.feedback = FeedbackModel(self.p.learn)
         import warnings
 
         with warnings.catch_warnings():
@@ -143,9 +149,16 @@ class OfflineScorer:
             hi = starts[i + 1] if i + 1 < n else len(owner)
             best[i] = lo + sent_score[lo:hi].argmax(axis=0)
         self._spans = spans
-        return {"proto": proto, "example": example, "lexical": lexical, "best_sentence": best}
+        return {"proto": proto, "example": example, "lexical": lexical, "best_sentence": best, "emb": X}
+
+    def learn(self, texts: Sequence[str], ids: Sequence[Any] | None, labels: np.ndarray) -> None:
+        """Fit the feedback layer on excerpts the analyst decided on. labels: (len(texts), n_codes)
+        with learn.ACCEPTED / SEEN / REJECTED. Call after `fit` (it needs the background)."""
+        X = self.embed(list(texts)) if len(texts) else np.zeros((0, self.P.shape[1]), np.float32)
+        self.feedback.fit(X, _keys(ids, texts), np.asarray(labels), self.background_emb)
 
     def combine(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        """The codebook-only score (before learning from decisions)."""
         z = {k: (feats[k] - m) / s for k, (m, s) in self.stats.items()}
         p = self.p
         num = p.w_proto * z["proto"] + p.w_lexical * z["lexical"]
@@ -160,9 +173,13 @@ class OfflineScorer:
             score[:, kids] += p.parent_weight * score[:, self.parent_idx[kids]]
         return score
 
-    def score(self, texts: Sequence[str], ids: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    def score(self, texts: Sequence[str], ids: Sequence[Any] | None = None,
+              with_lr: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
         feats = self.features(texts, ids)
-        return self.combine(feats), feats["best_sentence"], self._spans
+        scores = self.combine(feats)
+        if self.feedback.n_labelled:
+            scores = scores + self.feedback.adjust(feats["emb"], _keys(ids, texts), with_lr=with_lr)
+        return scores, feats["best_sentence"], self._spans
 
     def calibrate(self, scores: np.ndarray, labels: np.ndarray, decided: np.ndarray) -> None:
         """Per code, the threshold maximising F1 over decided (excerpt, code) pairs."""
@@ -200,7 +217,7 @@ class OfflineEngine(SuggestionEngine):
 
     @property
     def params(self) -> dict[str, Any]:
-        return dict(vars(self.scorer.p))
+        return asdict(self.scorer.p)
 
     @classmethod
     def from_project(cls, project: Any) -> "OfflineEngine":
@@ -210,40 +227,32 @@ class OfflineEngine(SuggestionEngine):
 
     def prepare(self, codes: list[Code], context: SuggestContext) -> None:
         project = context.project
-        accepted = accepted_examples(project)
+        accepted, rejected = accepted_examples(project), rejected_examples(project)
         specs = [CodeSpecVec(key=c.id, name=c.name, definition=c.definition, include=c.include,  # type: ignore[arg-type]
-                             examples=[(None, t) for t in c.examples] + accepted.get(c.id, []), parent=c.parent_id)
-                 for c in codes]
-        sig = (tuple((s.key, s.name, s.definition, s.include, len(s.examples)) for s in specs),)
+                             examples=[(None, t) for t in c.examples], parent=c.parent_id) for c in codes]
+        decisions = (tuple(sorted((k, len(v)) for k, v in accepted.items())),
+                     tuple(sorted((k, len(v)) for k, v in rejected.items())))
+        sig = (tuple((s.key, s.name, s.definition, s.include, len(s.examples)) for s in specs), decisions)
         if sig == self._prepared_for:
             return
         background = project.store.list_excerpts(include_interviewer=False)
         self.scorer.fit(specs, [e.text for e in background], [e.id for e in background])
-        self._calibrate(project, background)
+        texts, ids, labels = feedback_matrix([c.id for c in codes], accepted, rejected,  # type: ignore[misc]
+                                             {e.id: e.text for e in project.store.list_excerpts()})
+        self.scorer.learn(texts, ids, labels)
+        self._calibrate(texts, ids, labels)
         self._prepared_for = sig
 
-    def _calibrate(self, project: Any, background: list[Excerpt]) -> None:
-        accepted, rejected = accepted_examples(project), rejected_examples(project)
-        keys = [c.key for c in self.scorer.codes]
-        if not rejected:
+    def _calibrate(self, texts: list[str], ids: list[Any], labels: np.ndarray) -> None:
+        """Per-code thresholds from the decided (excerpt, code) pairs. Scored without the logistic
+        regressions, which were trained on these very rows and would flatter them."""
+        decided = (labels == ACCEPTED) | (labels == REJECTED)
+        if not (labels == REJECTED).any() or not decided.any():
             return
-        idx = {e.id: i for i, e in enumerate(background)}
-        rows = sorted({idx[x] for v in rejected.values() for x in v if x in idx} |
-                      {idx[o] for v in accepted.values() for o, _ in v if o in idx})
-        if not rows:
-            return
-        pos_index = {r: k for k, r in enumerate(rows)}
-        labels = np.zeros((len(rows), len(keys)), bool)
-        decided = np.zeros_like(labels)
-        for j, key in enumerate(keys):
-            for o, _ in accepted.get(key, []):
-                if o in idx and idx[o] in pos_index:
-                    labels[pos_index[idx[o]], j] = decided[pos_index[idx[o]], j] = True
-            for x in rejected.get(key, []):
-                if x in idx:
-                    decided[pos_index[idx[x]], j] = True
-        scores, _, _ = self.scorer.score([background[r].text for r in rows], [background[r].id for r in rows])
-        self.scorer.calibrate(scores, labels, decided)
+        rows = decided.any(axis=1)
+        scores, _, _ = self.scorer.score([t for t, r in zip(texts, rows) if r],
+                                         [i for i, r in zip(ids, rows) if r], with_lr=False)
+        self.scorer.calibrate(scores, labels[rows] == ACCEPTED, decided[rows])
 
     def suggest(self, excerpts: list[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
         self.prepare(codes, context)
@@ -268,6 +277,39 @@ class OfflineEngine(SuggestionEngine):
                                       evidence_end=e.start + t, evidence_text=e.text[s:t]))
             out.append(EngineResult(excerpt_id=e.id, proposals=props))  # type: ignore[arg-type]
         return out
+
+
+def feedback_matrix(code_ids: list[int], accepted: dict[int, list[tuple[int | None, str]]],
+                    rejected: dict[int, list[int]], excerpt_text: dict[int, str],
+                    ) -> tuple[list[str], list[Any], np.ndarray]:
+    """The excerpts the analyst decided on, with ACCEPTED / SEEN / REJECTED per code. An excerpt
+    coded with some codes is SEEN (a negative) for the others; acceptance beats an old rejection."""
+    col = {k: j for j, k in enumerate(code_ids)}
+    row: dict[Any, int] = {}
+    texts: list[str] = []
+    ids: list[Any] = []
+    cells: list[tuple[int, int, int]] = []
+
+    def r(ex_id: Any, text: str) -> int:
+        key = ex_id if ex_id is not None else ("t", text)
+        if key not in row:
+            row[key] = len(texts)
+            texts.append(text)
+            ids.append(ex_id)
+        return row[key]
+
+    for key, items in rejected.items():
+        for ex_id in items:
+            if key in col and ex_id in excerpt_text:
+                cells.append((r(ex_id, excerpt_text[ex_id]), col[key], REJECTED))
+    for key, items in accepted.items():
+        for ex_id, text in items:
+            if key in col and text.strip():
+                cells.append((r(ex_id, excerpt_text.get(ex_id, text) if ex_id is not None else text), col[key], ACCEPTED))
+    labels = np.zeros((len(texts), len(code_ids)), np.int8)
+    for i, j, v in cells:  # accepted written last, so it wins
+        labels[i, j] = v
+    return texts, ids, labels
 
 
 def project_embed(project: Any) -> Embed:
