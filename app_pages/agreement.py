@@ -32,14 +32,19 @@ with tab_agree:
     names = [c["name"] for c in coders if c["codings"]]
     if len(names) < 2:
         st.info("Agreement needs two coders with codings. Import a colleague's coding as a .qdpx project "
-                "(`thematic import`), or have a second analyst code in this project under their own name "
-                "(Settings → analyst).")
+                "(`thematic import`), have a second analyst code in this project under their own name "
+                "(Settings → analyst), or pre-code with the AI (Coding page) to compare yourself with it.")
         if coders:
             st.dataframe(pd.DataFrame(coders), hide_index=True)
     else:
         c1, c2, c3 = st.columns([2, 2, 1])
-        a = c1.selectbox("Coder A (reference)", names, index=0)
-        b = c2.selectbox("Coder B", names, index=1)
+        human = [n for n in names if not n.startswith("ai:")] or names
+        a = c1.selectbox("Coder A (reference)", names, index=names.index(human[0]))
+        b = c2.selectbox("Coder B", names, index=next((i for i, n in enumerate(names) if n != a), 1),
+                         help="AI coders (ai:engine:model) are offered when the project has AI suggestions.")
+        if any(n.startswith("ai:") for n in (a, b)):
+            st.caption("AI coders (ai:engine:model) are compared through their suggestions, whatever you "
+                       "decided about them; superseded suggestions are left out.")
         overlap = c3.slider("Overlap rule", 0.1, 1.0, 0.5, 0.1, help="How much a coding must cover an excerpt to count.")
         res = ui.run(lambda: _report(str(project.folder), ui.version(project), a, b, overlap), "Computing agreement")
         if res is not None:

@@ -39,8 +39,9 @@ with search_col:
         text = c1.text_input("Free text (when finding for free text)", key="q_text",
                              placeholder="e.g. people wait until it is a crisis")
         k = c2.number_input("How many", 1, 50, 8, key="q_k")
-        fcols = st.columns(len(attr_values))
-        chosen = {key: fcols[i].multiselect(key.capitalize(), vals, key=f"q_f_{key}")
+        fcols = st.columns(2) if attr_values else []  # two per row: long values stay readable
+        chosen = {key: fcols[i % 2].multiselect(key.capitalize(), vals, key=f"q_f_{key}",
+                                                placeholder="any")
                   for i, (key, vals) in enumerate(attr_values.items())}
         include_coded = st.checkbox("Include passages already coded", value=True, key="q_coded",
                                     help="Untick for 'find more like these': new evidence only.")
@@ -64,7 +65,7 @@ with search_col:
     for n, q in enumerate(results):
         with st.container(border=True):
             st.html(quote_html(q.text))
-            a, b = st.columns([4, 1])
+            a, b = st.columns([5, 2])
             a.caption(f"— {q.attribution or q.source_name} · {q.source_name}"
                       + (f", line {q.line}" if q.line else "") + f" · {q.origin} · score {q.score:.2f}")
             if q.why:
@@ -73,7 +74,7 @@ with search_col:
                 ui.page_link("corpus", "Open in source", {"source": q.source_id, "start": q.start, "end": q.end}, ":material/description:")
             if (q.source_id, q.start, q.end) in in_basket:
                 b.button("In basket", key=f"q_add_{n}", disabled=True)
-            elif b.button("Add to basket", key=f"q_add_{n}", type="primary"):
+            elif b.button("Add to basket", key=f"q_add_{n}", type="primary", width="stretch"):
                 if ui.run(lambda q=q: writeup.add_quotes(project, [q]), f"Adding the quote from {q.source_name}") is not None:
                     ui.flash("Added to the basket")
                     st.rerun()

@@ -178,7 +178,8 @@ class Disagreement(BaseModel):
     not_applied_by: str
 
 
-RULE = ("units = excerpts coded by both coders (any overlapping coding); a code applies to an excerpt "
+RULE = ("units = excerpts coded by both coders (any overlapping coding; for an AI coder, every excerpt its "
+        "batch runs finished); a code applies to an excerpt "
         "when a coding with it overlaps the excerpt by >= {overlap:.0%} of the coding or of the excerpt")
 
 
@@ -206,9 +207,47 @@ def _labels(codings: list[Coding], excerpts: list[Excerpt], overlap: float) -> t
     return coded, applied
 
 
+def _ai_parts(coder: str) -> tuple[str, str] | None:
+    """"ai:<engine>:<model>" -> (engine, model); the model may itself contain colons."""
+    parts = coder.split(":", 2)
+    return (parts[1], parts[2]) if len(parts) == 3 and parts[0] == "ai" else None
+
+
+def coder_codings(project: Project, coder: str) -> list[Coding]:
+    """Everything agreement needs to know about one coder, wherever it lives: analysts' and imported
+    coders' codings are stored; an AI coder's are derived from its (non-superseded) suggestions by
+    `suggest.ai_codings`, plus any stored codings under the AI's name (e.g. imported ones)."""
+    stored = project.store.list_codings(coder=coder)
+    parts = _ai_parts(coder)
+    if parts is None:
+        return stored
+    from .suggest import ai_codings
+
+    seen = {(c.excerpt_id, c.code_id) for c in stored if c.excerpt_id is not None}
+    derived = [c for c in ai_codings(project, engine=parts[0], model=parts[1])
+               if c.coder == coder and (c.excerpt_id, c.code_id) not in seen]
+    return stored + derived
+
+
+def coder_coverage(project: Project, coder: str, coded: set[int]) -> set[int]:
+    """The excerpts a coder looked at. For an AI coder that includes every excerpt its batch runs
+    finished, so excerpts where it proposed nothing count as "no code" instead of being left out
+    (which would flatter agreement)."""
+    parts = _ai_parts(coder)
+    if parts is None:
+        return coded
+    return coded | project.store.processed_excerpts(parts[0])
+
+
+def _ai_coder_counts(project: Project) -> Counter:
+    from .suggest import ai_codings
+
+    return Counter(c.coder for c in ai_codings(project))
+
+
 def _check_coder(project: Project, name: str) -> None:
     known = {c["name"] for c in project.store.list_coders()} | {c.coder for c in project.store.list_codings()}
-    if name not in known:
+    if name not in known and not (_ai_parts(name) and name in _ai_coder_counts(project)):
         raise NotFound(f"no coder {name!r} in this project (see `thematic coders`)")
 
 
@@ -251,10 +290,10 @@ def agreement_report(project: Project, coder_a: str, coder_b: str, overlap: floa
         _check_coder(project, name)
     store = project.store
     excerpts = store.list_excerpts()
-    ca, cb = store.list_codings(coder=coder_a), store.list_codings(coder=coder_b)
+    ca, cb = coder_codings(project, coder_a), coder_codings(project, coder_b)
     coded_a, applied_a = _labels(ca, excerpts, overlap)
     coded_b, applied_b = _labels(cb, excerpts, overlap)
-    units = sorted(coded_a & coded_b)
+    units = sorted(coder_coverage(project, coder_a, coded_a) & coder_coverage(project, coder_b, coded_b))
     code_ids = sorted({k for u in units for k in applied_a.get(u, set()) | applied_b.get(u, set())})
     names = {c.id: c.name for c in store.list_codes(include_inactive=True)}
     spans = _span_figures(ca, cb)
@@ -295,9 +334,9 @@ def disagreements(project: Project, coder_a: str, coder_b: str, overlap: float =
     store = project.store
     only = store.get_code(code).id if code is not None else None
     excerpts = store.list_excerpts()
-    coded_a, applied_a = _labels(store.list_codings(coder=coder_a), excerpts, overlap)
-    coded_b, applied_b = _labels(store.list_codings(coder=coder_b), excerpts, overlap)
-    units = coded_a & coded_b
+    coded_a, applied_a = _labels(coder_codings(project, coder_a), excerpts, overlap)
+    coded_b, applied_b = _labels(coder_codings(project, coder_b), excerpts, overlap)
+    units = coder_coverage(project, coder_a, coded_a) & coder_coverage(project, coder_b, coded_b)
     names = {c.id: c.name for c in store.list_codes(include_inactive=True)}
     sources = {s.id: s.name for s in store.list_sources()}
     out: list[Disagreement] = []
@@ -318,8 +357,9 @@ def disagreements(project: Project, coder_a: str, coder_b: str, overlap: float =
 
 
 def list_coders(project: Project) -> list[dict]:
-    """Coders with their kind and how many active codings each has."""
-    counts = Counter(c.coder for c in project.store.list_codings())
+    """Coders with their kind and how many active codings each has, including the AI coders whose
+    codings are derived from suggestions ("ai:<engine>:<model>", see `coder_codings`)."""
+    counts = Counter(c.coder for c in project.store.list_codings()) + _ai_coder_counts(project)
     rows = {c["name"]: {"name": c["name"], "kind": c["kind"], "codings": counts.get(c["name"], 0)}
             for c in project.store.list_coders()}
     for name, n in counts.items():

@@ -89,9 +89,10 @@ def source_meta(source: Source) -> dict[str, Any]:
 
 
 def quote_sentences(text: str, start: int, end: int) -> list[Span]:
-    """Sentences that can be quoted: Markdown headings are structure, not anyone's words."""
+    """Sentences that can be quoted: Markdown headings and table rows are structure, not anyone's
+    words, so they never open, close or sit inside a quote."""
     return [(s, e) for s, e in sentence_spans(text, start, end)
-            if not text.startswith("#", text.rfind("\n", 0, s) + 1)]
+            if not text.startswith(("#", "|"), text.rfind("\n", 0, s) + 1)]
 
 
 def choose_window(

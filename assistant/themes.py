@@ -3,7 +3,7 @@
 Drafting: each code with accepted codings is represented by the mean embedding of its
 "name: definition" and its coded texts; codes are grouped by agglomerative clustering (cosine,
 average linkage -- no need to assume spherical clusters as KMeans does), the number of themes
-chosen by silhouette score over 2..8 unless the analyst sets it. Each theme gets 3-6 supporting
+chosen by silhouette score over max(2, codes/6)..8 unless the analyst sets it. Each theme gets 3-6 supporting
 quotes from its codings, one per participant where the data allow.
 
 Summaries: with a model, drafted from the numbered quotes only (prompts/theme_summary.v1.md) and
@@ -68,7 +68,9 @@ def cluster_codes(vectors: np.ndarray, n_themes: int | None = None) -> tuple[lis
         return [int(x) for x in fit(min(max(1, n_themes), n))], {}
     scores: dict[int, float] = {}
     best: tuple[float, Any] | None = None
-    for k in range(2, min(MAX_THEMES, n - 1) + 1):
+    # Silhouette alone favours two big clusters; a theme that groups more than about six codes is
+    # rarely one an analyst can defend, so the search starts at n/6 themes.
+    for k in range(max(2, round(n / 6)), min(MAX_THEMES, n - 1) + 1):
         labels = fit(k)
         if len(set(labels)) < 2:
             continue

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CachedEmbedder, emit, log  # noqa: E402
+from _common import CachedEmbedder, emit, log
 
-from assistant.suggest.learn import ACCEPTED, REJECTED, SEEN  # noqa: E402
-from assistant.suggest.offline import CodeSpecVec, OfflineScorer, ScorerParams  # noqa: E402
+from assistant.suggest.learn import ACCEPTED, REJECTED, SEEN
+from assistant.suggest.offline import CodeSpecVec, OfflineScorer, ScorerParams
 
 
 def load(data: Path) -> tuple[list[dict], dict[str, str]]:
@@ -79,7 +79,7 @@ def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3)
     embedder = CachedEmbedder(SentenceTransformerEmbedder("default"), cache)
     memo: dict[str, np.ndarray] = {}
 
-    def embed(texts):  # noqa: ANN001, ANN202
+    def embed(texts):
         miss = [t for t in dict.fromkeys(texts) if t not in memo]
         if miss:
             memo.update(zip(miss, embedder.embed(miss)))

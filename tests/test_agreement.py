@@ -17,7 +17,7 @@ from assistant.agreement import (
     list_coders,
     percent_agreement,
 )
-from assistant.models import Coding
+from assistant.models import Coding, Excerpt, Source
 from assistant.project import Project
 
 
@@ -153,3 +153,71 @@ def test_unknown_coder_is_a_clear_error(pdpilot_project):
 
     with pytest.raises(NotFound, match="nobody"):
         agreement_report(pdpilot_project, "maxqda:authors", "nobody")
+
+
+# --- analyst vs the AI (codings derived from suggestions) -----------------------------------------
+
+
+def test_analyst_vs_offline_engine_agreement(tmp_path):
+    from coding_helpers import make_project
+
+    from assistant.agreement import coder_codings
+    from assistant.decisions import add_coding
+    from assistant.precode import precode
+
+    project = make_project(tmp_path)
+    for e in project.store.list_excerpts(include_interviewer=False):  # alice codes every answer herself
+        code = "Housing and living conditions" if "mould" in e.text else (
+            "Short-term funding" if "funding" in e.text else "Workforce capacity")
+        add_coding(project, e.source_id, e.start, e.end, code)
+    precode(project, "offline")
+    ai = f"ai:offline:{project.embedder.model_id}"
+    coders = {c["name"]: c for c in list_coders(project)}
+    assert coders[ai]["kind"] == "ai" and coders[ai]["codings"] > 0 and coders["alice"]["codings"] == 4
+    assert all(c.coder == ai and c.origin == "ai" for c in coder_codings(project, ai))
+    report = agreement_report(project, "alice", ai)
+    assert report.excerpts_compared == 4 and report.per_code
+    housing = next(r for r in report.per_code if r.code == "Housing and living conditions")
+    assert housing.a_applied == 1 and housing.both == 1  # the engine finds the mould excerpt
+    assert any(r.kappa is not None for r in report.per_code)
+    assert disagreements(project, "alice", ai) is not None
+
+
+def test_pdpilot_authors_vs_offline_engine_and_qdpx_validates(pdpilot_project, shared_dir, tmp_path):
+    """The issue's path: PDPilot codings imported as one coder, the offline engine's suggestions as
+    another. HashingEmbedder keeps this fast (the real model's figures are in
+    benchmarks/precode_pdpilot.py); what is tested is the plumbing, not the engine's quality."""
+    from assistant.precode import precode
+    from assistant.refi import export_qdpx, validate_qde
+    from index.embeddings import HashingEmbedder
+
+    pdpilot_project.set_embedder(HashingEmbedder(256))
+    rep = precode(pdpilot_project, "offline")
+    assert rep.done > 100 and rep.suggestions > 0
+    ai = f"ai:offline:{pdpilot_project.embedder.model_id}"
+    report = agreement_report(pdpilot_project, "maxqda:authors", ai)
+    assert report.excerpts_compared > 50 and report.codes_compared > 10
+    assert report.overall.kappa is not None and -1 <= report.overall.kappa <= 1
+    assert all(r.units == report.excerpts_compared for r in report.per_code)
+    n_codings = len(pdpilot_project.store.list_codings())  # AI suggestions never become stored codings
+    export_qdpx(pdpilot_project, tmp_path / "pd-ai.qdpx", offsets="utf16")
+    with zipfile.ZipFile(tmp_path / "pd-ai.qdpx") as zf:
+        assert validate_qde(zf.read("project.qde"), shared_dir / "refi" / "Project-mrt2019.xsd") == []
+    assert len(pdpilot_project.store.list_codings()) == n_codings
+
+
+def test_ai_coder_counts_excerpts_it_left_uncoded(tmp_path):
+    """An excerpt the AI processed but gave no code is a unit (both "no code" or a disagreement),
+    not silently dropped from the comparison."""
+    from assistant.agreement import coder_coverage
+
+    project = Project.init(tmp_path / "p")
+    store = project.store
+    src = store.add_source(Source(name="s.txt", text="one two three four", kind="document"))
+    ex = store.add_excerpts([Excerpt(source_id=src.id, ordinal=i, start=s, end=e, text=t)
+                             for i, (s, e, t) in enumerate([(0, 3, "one"), (4, 7, "two")])])
+    store.start_run("r1", "precode", "offline", {})
+    for e in ex:
+        store.mark_run_item("r1", e.id, "done")
+    assert coder_coverage(project, "ai:offline:m", set()) == {e.id for e in ex}
+    assert coder_coverage(project, "alice", {ex[0].id}) == {ex[0].id}

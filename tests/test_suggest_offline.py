@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from coding_helpers import make_project
+
 from assistant.precode import precode
 from assistant.suggest import list_suggestions, suggest_source
-from coding_helpers import make_project
 
 
 def test_offline_evidence_is_verbatim_and_codes_from_codebook(tmp_path: Path) -> None:
@@ -28,3 +30,84 @@ def test_suggest_source_supersedes_pending(tmp_path: Path) -> None:
     second = suggest_source(project, "P02")
     assert len(first) == len(second)
     assert all(project.store.get_suggestion(s.id).status == "superseded" for s in first)
+
+
+# --- learning from the analyst's decisions ------------------------------------------------------
+
+import numpy as np
+
+from assistant.suggest.learn import ACCEPTED, REJECTED, SEEN
+from assistant.suggest.offline import CodeSpecVec, OfflineScorer, ScorerParams
+from index.embeddings import HashingEmbedder
+
+BACKGROUND = [
+    "The damp and mould in the flat made the children ill.",
+    "Funding is annual so we cannot plan beyond March.",
+    "The bus route to the clinic was cut, so patients miss appointments.",
+    "Buses stopped running to the estate after six in the evening.",
+    "We lost two nurses to agency work this year.",
+    "Cold homes and fuel poverty bring older people into A&E.",
+    "The grant was renewed for one more year only.",
+    "Patients without cars cannot get to the hospital on the bus.",
+]
+CODES = [CodeSpecVec(key=0, name="Housing", definition="Damp, mould, cold homes as causes of ill health."),
+         CodeSpecVec(key=1, name="Funding", definition="Short-term grants and annual funding.")]
+
+
+def _scorer() -> OfflineScorer:
+    emb = HashingEmbedder(256)
+    scorer = OfflineScorer(lambda texts: emb.embed_batch(list(texts)), ScorerParams(threshold=-1e9))
+    scorer.fit(CODES, BACKGROUND, list(range(len(BACKGROUND))))
+    return scorer
+
+
+def test_accepted_examples_raise_a_similar_excerpts_score() -> None:
+    query = ["The bus to the clinic was cut and patients miss appointments."]
+    scorer = _scorer()
+    before = scorer.score(query, ["q"])[0][0, 0]
+    # the analyst codes transport problems as Housing (their codebook, their call)
+    labels = np.array([[ACCEPTED, SEEN], [ACCEPTED, SEEN], [SEEN, ACCEPTED], [SEEN, ACCEPTED]], np.int8)
+    scorer.learn([BACKGROUND[i] for i in (2, 3, 1, 6)], [2, 3, 1, 6], labels)
+    after = scorer.score(query, ["q"])[0][0, 0]
+    assert after > before + 0.1
+
+
+def test_rejected_pattern_score_falls() -> None:
+    query = ["Older people in cold homes with fuel poverty end up in A&E."]
+    scorer = _scorer()
+    before = scorer.score(query, ["q"])[0][0, 0]
+    labels = np.array([[REJECTED, SEEN], [ACCEPTED, SEEN]], np.int8)
+    scorer.learn([BACKGROUND[5], BACKGROUND[0]], [5, 0], labels)
+    after = scorer.score(query, ["q"])[0][0, 0]
+    assert after < before
+
+
+def test_an_excerpt_is_not_its_own_neighbour() -> None:
+    scorer = _scorer()
+    base = scorer.score([BACKGROUND[2]], [2])[0][0, 1]
+    scorer.learn([BACKGROUND[2]], [2], np.array([[SEEN, ACCEPTED]], np.int8))
+    assert scorer.score([BACKGROUND[2]], [2])[0][0, 1] == pytest.approx(base)  # only one decision: no vote
+    assert scorer.score([BACKGROUND[2]], ["other"])[0][0, 1] > base
+
+
+def test_engine_learns_from_accepted_and_rejected_suggestions(tmp_path: Path) -> None:
+    from assistant.decisions import accept, reject
+
+    project = make_project(tmp_path)
+    precode(project)
+    views = list_suggestions(project)
+    target = next(v for v in views if "mould" in v.excerpt_text)
+    wrong = [v for v in views if v.suggestion.excerpt_id != target.suggestion.excerpt_id]
+    accept(project, target.suggestion.id)
+    for v in wrong:
+        reject(project, v.suggestion.id)
+    from assistant.suggest import SuggestContext, make_engine
+
+    eng = make_engine(project, "offline")
+    codes = project.store.list_codes()
+    eng.prepare(codes, SuggestContext.for_project(project))
+    fb, col = eng.scorer.feedback, {c.id: j for j, c in enumerate(codes)}
+    row = {k[1]: n for n, k in enumerate(fb.keys)}
+    assert fb.labels[row[target.suggestion.excerpt_id], col[target.suggestion.code_id]] == ACCEPTED
+    assert all(fb.labels[row[v.suggestion.excerpt_id], col[v.suggestion.code_id]] == REJECTED for v in wrong)
+    assert precode(project, eng).done == 4

@@ -275,6 +275,13 @@ class CodingStore(StoreBase):
                 (run_id, excerpt_id, status, error),
             )
 
+    def processed_excerpts(self, engine: str) -> set[int]:
+        """Excerpts a batch run of this engine finished, whether or not it proposed a code: an
+        AI coder that looked at an excerpt and applied nothing has still coded it."""
+        return {r[0] for r in self._all(
+            "SELECT DISTINCT i.excerpt_id FROM run_items i JOIN runs r ON r.id = i.run_id "
+            "WHERE r.engine = ? AND i.status = 'done'", (engine,))}
+
     def run_items(self, run_id: str) -> dict[int, str]:
         return {r[0]: r[1] for r in self._all("SELECT excerpt_id, status FROM run_items WHERE run_id = ?", (run_id,))}
 

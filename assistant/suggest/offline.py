@@ -27,7 +27,14 @@ from index.embeddings import EmbeddingCache, embed_with_cache, l2_normalise
 from index.text import sentence_spans
 
 from ..models import Code, Excerpt
-from . import EngineResult, Proposal, SuggestContext, SuggestionEngine, accepted_examples, rejected_examples
+from . import (
+    EngineResult,
+    Proposal,
+    SuggestContext,
+    SuggestionEngine,
+    accepted_examples,
+    rejected_examples,
+)
 from .learn import ACCEPTED, REJECTED, FeedbackModel, LearnParams, _keys
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -135,7 +142,7 @@ class OfflineScorer:
                 own = np.array([ids[o] for o in owner], dtype=object)
                 ex_owner = np.array(self.ex_owner, dtype=object)
                 mask = own[:, None] == ex_owner[None, :]
-                se[mask & (ex_owner[None, :] != None)] = -1.0  # noqa: E711
+                se[mask & (ex_owner[None, :] != None)] = -1.0
             per_code = np.full((len(S), C), -1.0, dtype=np.float32)
             for j in np.unique(self.ex_code_arr):
                 per_code[:, j] = se[:, self.ex_code_arr == j].max(axis=1)
@@ -214,13 +221,16 @@ class OfflineEngine(SuggestionEngine):
         self.scorer = OfflineScorer(embed, params)
         self.model = model
         self._prepared_for: tuple | None = None
+        self._params: dict[str, Any] | None = None
 
     @property
     def params(self) -> dict[str, Any]:
-        return asdict(self.scorer.p)
+        if self._params is None:  # asked once per recorded suggestion: compute once
+            self._params = asdict(self.scorer.p)
+        return dict(self._params)
 
     @classmethod
-    def from_project(cls, project: Any) -> "OfflineEngine":
+    def from_project(cls, project: Any) -> OfflineEngine:
         s = project.settings.suggest
         params = ScorerParams(top_k=s.top_k, threshold=max(s.min_score, 1.0) if s.min_score else 1.0)
         return cls(project_embed(project), project.embedder.model_id, params)
