@@ -120,8 +120,10 @@ class DenseIndex:
         return np.array([p for p in pos if p >= 0], dtype=np.int64)
 
     def score(self, qvec: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """Exact cosine of the query to the vectors at `positions`."""
-        return self.vectors(positions) @ np.asarray(qvec, dtype=np.float32).reshape(-1)
+        """Exact cosine of the query to the vectors at `positions`. einsum, not `@`: it stays on
+        one thread, while multi-threaded BLAS stalled (0.15 -> 2.5 ms) on the loaded 2-core box."""
+        q = np.asarray(qvec, dtype=np.float32).reshape(-1)
+        return np.einsum("ij,j->i", self.vectors(positions), q)
 
     def search(
         self, qvec: np.ndarray, k: int, allowed_ids: np.ndarray | None = None

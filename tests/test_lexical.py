@@ -35,7 +35,10 @@ def test_filter_and_stopword_only_query() -> None:
     b.build(np.array([1, 2, 3, 4]), TEXTS)
     ids, _ = b.search("run", 10, allowed_ids=np.array([1, 2]))
     assert ids.tolist() == [1]
-    assert len(b.search("the of and", 5)[0]) == 0
+    assert len(b.search("zzz qqq", 5)[0]) == 0  # no shared word: nothing, not noise
+    stop = Bm25Index(Bm25Settings(stopwords="en"))
+    stop.build(np.array([1, 2, 3, 4]), TEXTS)
+    assert len(stop.search("the of and", 5)[0]) == 0
 
 
 def test_save_load(tmp_path) -> None:
