@@ -58,3 +58,25 @@ def test_status_never_prints_key(monkeypatch: pytest.MonkeyPatch) -> None:
     st = llm_status(LLMSettings(provider="openai", model="m", api_key_env="MY_KEY"), probe_ollama=False)
     assert st["api_key_set"] and "sk-secret-value" not in repr(st) and st["local"] is False
     assert llm_status(LLMSettings(provider="ollama", model="llama3"), probe_ollama=False)["local"] is True
+
+
+def test_bounded_schema_caps_every_string_and_list():
+    """A grammar-constrained small model must not ramble past its token budget inside a string."""
+    from assistant.llm.providers import bounded_schema
+    from assistant.suggest.schema import SuggestOutput
+
+    schema = bounded_schema(SuggestOutput.model_json_schema(), 768)
+
+    def nodes(n):
+        if isinstance(n, dict):
+            yield n
+            for v in n.values():
+                yield from nodes(v)
+        elif isinstance(n, list):
+            for v in n:
+                yield from nodes(v)
+
+    strings = [n for n in nodes(schema) if n.get("type") == "string"]
+    arrays = [n for n in nodes(schema) if n.get("type") == "array"]
+    assert strings and all(n["maxLength"] == 96 for n in strings)
+    assert arrays and all(n["maxItems"] == 2 for n in arrays)

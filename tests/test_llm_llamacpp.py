@@ -34,7 +34,7 @@ def test_smollm2_schema_constrained() -> None:
     from assistant.suggest.llm import LLMEngine
 
     project = make_project(Path(tempfile.mkdtemp()))
-    model = LlamaCppChat(model_path=str(gguf), n_threads=1, n_ctx=4096, max_tokens=256)
+    model = LlamaCppChat(model_path=str(gguf), n_threads=1, n_ctx=4096, max_tokens=768)
     eng = LLMEngine(model, project.settings, project.store, max_codes=2)
     ctx = SuggestContext.for_project(project)
     codes = project.store.list_codes()
