@@ -13,6 +13,7 @@ Embedding throughput: raw `model.encode` vs our pipeline (embed_with_cache, cold
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -109,6 +110,11 @@ def hnsw_recall(dense: DenseIndex, gen: ClusteredVectors, nq: int, s: DenseSetti
             "search": percentiles(lat)}
 
 
+def search_settings(args) -> SearchSettings:
+    base = SearchSettings()
+    return base.model_copy(update={"dense": base.dense.model_copy(update=json.loads(args.dense))})
+
+
 def run_size(n: int, real, gen, vocab, queries, args) -> dict:
     rng = np.random.default_rng(n)
     with Timer() as tt:
@@ -116,8 +122,8 @@ def run_size(n: int, real, gen, vocab, queries, args) -> dict:
     log(f"[{n}] generated texts in {tt.seconds:.1f}s")
     out: dict = {"n": n}
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        idx = CorpusIndex(Path(tmp) / "idx", SearchSettings(), SyntheticEmbedder(real, gen),
-                          use_cache=False)
+        settings = search_settings(args)
+        idx = CorpusIndex(Path(tmp) / "idx", settings, SyntheticEmbedder(real, gen), use_cache=False)
         with Timer() as t:
             idx.sync(IndexRecord(i, text, {"source_id": f"S{i % 200}"}) for i, text in enumerate(texts))
         out["build_s"] = round(t.seconds, 1)
@@ -125,7 +131,7 @@ def run_size(n: int, real, gen, vocab, queries, args) -> dict:
         out["peak_rss_mb_so_far"] = peak_rss_mb()
         log(f"[{n}] built in {t.seconds:.1f}s ({out['dense_kind']}), peak RSS {out['peak_rss_mb_so_far']} MB")
         with Timer() as t:
-            CorpusIndex(Path(tmp) / "idx", SearchSettings(), SyntheticEmbedder(real, gen))
+            CorpusIndex(Path(tmp) / "idx", settings, SyntheticEmbedder(real, gen))
         out["load_s"] = round(t.seconds, 1)
         lat = []
         for q in queries:
@@ -150,7 +156,7 @@ def run_size(n: int, real, gen, vocab, queries, args) -> dict:
             lat.append(time.perf_counter() - t0)
         out["hybrid_filtered_1.5pct"] = percentiles(lat)
         if args.hnsw_recall and n <= args.hnsw_recall_max:
-            out["hnsw"] = hnsw_recall(idx._state.dense, gen, 200, SearchSettings().dense)
+            out["hnsw"] = hnsw_recall(idx._state.dense, gen, 200, settings.dense)
             log(f"[{n}] hnsw: {out['hnsw']}")
         del idx
     return out
@@ -190,6 +196,7 @@ def main() -> None:
     ap.add_argument("--hnsw-recall", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--hnsw-recall-max", type=int, default=1_000_000)
     ap.add_argument("--tmp", default=tempfile.gettempdir())
+    ap.add_argument("--dense", default="{}", help='DenseSettings overrides as JSON, e.g. {"hnsw_m": 16}')
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     vocab = vocabulary(30_000, rng)
@@ -198,7 +205,7 @@ def main() -> None:
     gen = ClusteredVectors()
     result: dict = {"benchmark": "search_speed", "queries": args.queries,
                     "doc_vectors": "synthetic clustered (2000 centres + noise)",
-                    "query_vectors": "real model, 1 thread", "settings": SearchSettings().model_dump()}
+                    "query_vectors": "real model, 1 thread", "settings": search_settings(args).model_dump()}
     result["embedding_throughput"] = throughput(real, vocab, args.throughput_texts, args.tmp)
     log(f"throughput: {result['embedding_throughput']}")
     result["sizes"] = [run_size(n, real, gen, vocab, queries, args) for n in sorted(args.sizes)]

@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 
 from .config import DenseSettings
-from .storage import fresh_tmp_dir, fsync_tree, load_dir_path, replace_dir
+from .storage import load_dir_path, save_dir_atomic
 
 # Filtered searches over at most this many allowed vectors are done exactly with numpy (copying
 # a few MB is cheaper than a FAISS pass, and exact even on HNSW, whose filtered walk can come up
@@ -179,13 +179,8 @@ class DenseIndex:
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
-        """Write atomically: into a temp sibling, fsync, then swap into place."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = fresh_tmp_dir(folder)
-        self.write_into(tmp)
-        fsync_tree(tmp)
-        replace_dir(tmp, folder)
+        """Write atomically (see `storage.save_dir_atomic`)."""
+        save_dir_atomic(folder, self.write_into)
 
     def write_into(self, folder: Path) -> None:
         """Write files into an existing folder (no atomicity: the caller publishes it)."""

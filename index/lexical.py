@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import Bm25Settings
 from .dense import top_k
-from .storage import fresh_tmp_dir, fsync_tree, load_dir_path, replace_dir
+from .storage import load_dir_path, save_dir_atomic
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -127,13 +127,8 @@ class Bm25Index:
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
-        """Write atomically: temp sibling, fsync, swap."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = fresh_tmp_dir(folder)
-        self.write_into(tmp)
-        fsync_tree(tmp)
-        replace_dir(tmp, folder)
+        """Write atomically (see `storage.save_dir_atomic`)."""
+        save_dir_atomic(folder, self.write_into)
 
     def write_into(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 
@@ -41,6 +42,17 @@ def write_json_atomic(path: Path, data: Any) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def save_dir_atomic(folder: str | Path, write_into: Callable[[Path], None]) -> None:
+    """Write a multi-file index folder so a crash leaves the previous one usable: write into a
+    fresh temp sibling, fsync it, then swap it into place."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = fresh_tmp_dir(folder)
+    write_into(tmp)
+    fsync_tree(tmp)
+    replace_dir(tmp, folder)
 
 
 def replace_dir(tmp: Path, target: Path) -> None:
