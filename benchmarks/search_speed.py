@@ -87,8 +87,10 @@ def percentiles(xs: list[float]) -> dict[str, float]:
             "p95_ms": round(float(np.percentile(xs, 95)) * 1000, 2)}
 
 
-def hnsw_recall(dense: DenseIndex, gen: ClusteredVectors, nq: int, s: DenseSettings) -> dict:
-    """Recall@10 of HNSW vs exact; reuses the index's own HNSW when it already is one."""
+def hnsw_recall(dense: DenseIndex, gen: ClusteredVectors, nq: int, s: DenseSettings,
+                ef_values: list[int] | None = None) -> dict:
+    """Recall@10 of HNSW vs exact; reuses the index's own HNSW when it already is one. With
+    `ef_values`, the same graph is also measured at each efSearch (recall bought with latency)."""
     vectors = dense.vectors()
     exact = DenseIndex(DIM, DenseSettings(ann_threshold=10**12))
     exact.build(np.arange(len(vectors)), vectors)
@@ -99,15 +101,28 @@ def hnsw_recall(dense: DenseIndex, gen: ClusteredVectors, nq: int, s: DenseSetti
             hnsw = DenseIndex(DIM, s.model_copy(update={"ann_threshold": 1}))
             hnsw.build(dense.ids, vectors)
     queries = gen.sample(nq, seed=999)
-    rec, lat = [], []
-    for q in queries:
-        truth = {int(dense.ids[i]) for i in exact.search(q, 10)[0]}
-        t0 = time.perf_counter()
-        got = hnsw.search(q, 10)[0]
-        lat.append(time.perf_counter() - t0)
-        rec.append(len(truth & set(got.tolist())) / 10)
-    return {"recall@10": round(float(np.mean(rec)), 4), "build_s": round(t.seconds, 1),
-            "search": percentiles(lat)}
+    truths = [{int(dense.ids[i]) for i in exact.search(q, 10)[0]} for q in queries]
+
+    def measure() -> dict:
+        rec, lat = [], []
+        for q, truth in zip(queries, truths):
+            t0 = time.perf_counter()
+            got = hnsw.search(q, 10)[0]
+            lat.append(time.perf_counter() - t0)
+            rec.append(len(truth & set(got.tolist())) / 10)
+        return {"recall@10": round(float(np.mean(rec)), 4), "search": percentiles(lat)}
+
+    out = {**measure(), "build_s": round(t.seconds, 1), "ef_search": hnsw.settings.ef_search}
+    base = hnsw.settings
+    sweep = {}
+    for ef in ef_values or []:
+        hnsw.settings = base.model_copy(update={"ef_search": ef})
+        sweep[ef] = measure()
+        log(f"  efSearch {ef}: {sweep[ef]}")
+    hnsw.settings = base
+    if sweep:
+        out["ef_sweep"] = sweep
+    return out
 
 
 def search_settings(args) -> SearchSettings:
@@ -156,7 +171,7 @@ def run_size(n: int, real, gen, vocab, queries, args) -> dict:
             lat.append(time.perf_counter() - t0)
         out["hybrid_filtered_1.5pct"] = percentiles(lat)
         if args.hnsw_recall and n <= args.hnsw_recall_max:
-            out["hnsw"] = hnsw_recall(idx._state.dense, gen, 200, settings.dense)
+            out["hnsw"] = hnsw_recall(idx._state.dense, gen, 200, settings.dense, args.ef_sweep)
             log(f"[{n}] hnsw: {out['hnsw']}")
         del idx
     return out
@@ -196,6 +211,7 @@ def main() -> None:
     ap.add_argument("--hnsw-recall", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--hnsw-recall-max", type=int, default=1_000_000)
     ap.add_argument("--tmp", default=tempfile.gettempdir())
+    ap.add_argument("--ef-sweep", type=int, nargs="*", default=[], help="also measure HNSW at these efSearch")
     ap.add_argument("--dense", default="{}", help='DenseSettings overrides as JSON, e.g. {"hnsw_m": 16}')
     args = ap.parse_args()
     rng = np.random.default_rng(0)
