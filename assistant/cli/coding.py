@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
     @app.command("review")
     def review_cmd(code: Annotated[str | None, typer.Option()] = None,
                    source: Annotated[str | None, typer.Option()] = None, project: ProjectOpt = None) -> None:
-        """Review pending suggestions: [a]ccept, [r]eject, [e]dit code, [s]kip, [q]uit."""
+        """Review pending suggestions in the terminal: keys a (accept), r (reject), e (edit code), s (skip), q (quit)."""
         from .. import decisions
         from ..suggest import list_suggestions
 
