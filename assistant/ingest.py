@@ -153,7 +153,9 @@ def _ingest_file(project: Project, path: Path, kind: str | None, row: dict[str, 
                 result.excerpts += n
                 result.notes += notes
                 result.status = _merge_status(result.status, status)
-    except Exception as exc:  # the transaction rolled back: nothing of this file was written
+    except IngestError as exc:  # the transaction rolled back: nothing of this file was written
+        return FileResult(str(path), "failed", error=str(exc))
+    except Exception as exc:  # likewise rolled back; name the file rather than stop the batch
         return FileResult(str(path), "failed", error=f"{path}: could not be stored ({type(exc).__name__}: {exc})")
     return result
 
@@ -187,24 +189,28 @@ def _ingest_document(
 ) -> tuple[str, int, list[str]]:
     store, name = project.store, _source_name(path, doc)
     row_kind, attrs = _attributes(doc, row)
+    old = store.find_source(name)
+    content_hash = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+    if old is not None:  # attributes given before are kept unless given again: nothing is lost
+        merged = {**old.attributes, **attrs}
+        # a new interviewer name changes which turns are questions, so the excerpts are rebuilt
+        same_turns = merged.get("interviewer") == old.attributes.get("interviewer")
+        attrs = merged
+        if old.content_hash == content_hash and same_turns:  # decided before chunking: reruns are cheap
+            final_kind = kind or row_kind or old.kind
+            _check_kind(path, final_kind)
+            if old.attributes == attrs and old.kind == final_kind:
+                return "unchanged", 0, []
+            store.update_source_attributes(int(old.id), attrs, final_kind)  # type: ignore[arg-type]
+            store.audit(project.analyst, "update_attributes", "source", old.id, attributes=attrs, kind=final_kind)
+            return "attributes", 0, []
     settings = project.settings.chunking
     spans = chunk(
         doc, _interviewers(project, attrs),
         ChunkSettings(target_chars=settings.target_chars, max_chars=settings.max_chars, min_chars=settings.min_chars),
     )
-    old = store.find_source(name)
-    if old is not None:  # attributes given before are kept unless given again: nothing is lost
-        attrs = {**old.attributes, **attrs}
     final_kind = kind or row_kind or (old.kind if old else None) or _guess_kind(path, spans)
-    if final_kind not in SOURCE_KINDS:
-        raise IngestError(f"{path}: unknown kind {final_kind!r}; choose from {', '.join(SOURCE_KINDS)}")
-    content_hash = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
-    if old is not None and old.content_hash == content_hash:
-        if old.attributes == attrs and old.kind == final_kind:
-            return "unchanged", 0, []
-        store.update_source_attributes(int(old.id), attrs, final_kind)  # type: ignore[arg-type]
-        store.audit(project.analyst, "update_attributes", "source", old.id, attributes=attrs, kind=final_kind)
-        return "attributes", 0, []
+    _check_kind(path, final_kind)
     source = Source(
         name=name, path=str(path.resolve()), kind=final_kind, content_hash=content_hash, text=doc.text,
         attributes=attrs, pages=[(p.number, p.start, p.end) for p in doc.pages], reader=doc.reader,
@@ -218,6 +224,11 @@ def _ingest_document(
         return "added", len(excerpts), []
     notes = _replace_source(project, old, source, spans)
     return "updated", len(spans), notes
+
+
+def _check_kind(path: Path, kind: str) -> None:
+    if kind not in SOURCE_KINDS:
+        raise IngestError(f"{path}: unknown kind {kind!r}; choose from {', '.join(SOURCE_KINDS)}")
 
 
 def _guess_kind(path: Path, spans: list[ExcerptSpan]) -> str:

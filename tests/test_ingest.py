@@ -114,3 +114,26 @@ def test_remove_source_reports_and_audits(project, tmp_path):
     assert result["source"] == "P05.txt" and result["excerpts"] > 10
     assert project.store.list_sources() == []
     assert project.store.list_audit("source")[-1].action == "remove"
+
+
+def test_naming_the_interviewer_later_rebuilds_the_excerpts(project, tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text("Sam: Hello, how long have you lived here?\nAlex: Ten years.\n"
+                    "Sam: And the flat?\nAlex: Damp, always damp.\nSam: Anything else?\nAlex: No.\n")
+    ingest_paths(project, [path], index=False, attributes={"interviewer": "Alex"})
+    src = project.store.get_source("chat.txt")
+    assert {e.speaker for e in project.store.list_excerpts(source_id=src.id) if e.is_interviewer} == {"Alex"}
+    [result] = ingest_paths(project, [path], index=False, attributes={"interviewer": "Sam"}).results
+    assert result.status == "updated"
+    assert {e.speaker for e in project.store.list_excerpts(source_id=src.id) if e.is_interviewer} == {"Sam"}
+    [again] = ingest_paths(project, [path], index=False).results
+    assert again.status == "unchanged"
+
+
+def test_unknown_kind_in_metadata_names_the_file_and_stores_nothing(project, tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("A short note about funding.")
+    [result] = ingest_paths(project, [path], index=False, meta={"a.txt": {"kind": "podcast"}}).results
+    assert result.status == "failed" and "a.txt" in result.error and "podcast" in result.error
+    assert "could not be stored" not in result.error
+    assert project.store.list_sources() == []
