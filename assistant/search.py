@@ -30,9 +30,18 @@ def excerpt_records(project: Project) -> list[IndexRecord]:
     return records
 
 
+FINGERPRINT_KEY = "index_fingerprint"
+
+
+def _fingerprint(project: Project) -> str:
+    return f"{project.store.corpus_fingerprint()}:{project.settings.search.index_hash()}:{project.embedder.model_id}"
+
+
 def sync_index(project: Project, progress: Progress | None = None) -> SyncReport:
     """Bring the on-disk index in line with the store; unchanged excerpts cost nothing."""
+    fingerprint = _fingerprint(project)
     report = project.corpus_index.sync(excerpt_records(project), progress=progress)
+    project.store.set_meta(FINGERPRINT_KEY, fingerprint)
     project.store.audit(
         project.analyst, "reindex", "index", None,
         model=project.embedder.model_id, added=report.added, removed=report.removed,
@@ -47,9 +56,14 @@ def verify_index(project: Project) -> VerifyReport:
 
 def ensure_index(project: Project, progress: Progress | None = None) -> None:
     """Search on a project whose index is missing or stale first repairs it, so results never
-    point at excerpts that no longer exist."""
+    point at excerpts that no longer exist. When nothing has changed since the last sync (one
+    aggregate query says so) the full record-by-record check is skipped: it is per query."""
+    if len(project.corpus_index) and project.store.get_meta(FINGERPRINT_KEY) == _fingerprint(project):
+        return
     report = verify_index(project)
-    if report.missing or report.stale or report.extra or report.settings_changed:
+    if report.ok:
+        project.store.set_meta(FINGERPRINT_KEY, _fingerprint(project))
+    else:
         sync_index(project, progress)
 
 

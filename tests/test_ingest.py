@@ -137,3 +137,22 @@ def test_unknown_kind_in_metadata_names_the_file_and_stores_nothing(project, tmp
     assert result.status == "failed" and "a.txt" in result.error and "podcast" in result.error
     assert "could not be stored" not in result.error
     assert project.store.list_sources() == []
+
+
+def test_search_repairs_an_index_the_store_has_moved_past(project, tmp_path):
+    """Excerpts added without indexing are found by the next search (the cheap fingerprint check
+    must notice them), and an unchanged corpus is not re-verified record by record."""
+    from assistant.search import search, verify_index
+
+    first = tmp_path / "a.txt"
+    first.write_text("A note about winter pressures in the emergency department.")
+    ingest_paths(project, [first])
+    second = tmp_path / "b.txt"
+    second.write_text("Mould and damp in private rented flats in Millfield.")
+    ingest_paths(project, [second], index=False)
+    assert not verify_index(project).ok
+    hits = search(project, "mould damp Millfield", k=2, mode="bm25")
+    assert hits and hits[0].meta["source"] == "b.txt"
+    assert verify_index(project).ok
+    project.store.update_source_attributes(project.store.get_source("b.txt").id, {"sector": "NHS"})
+    assert search(project, "mould", k=1, filters={"sector": "NHS"}, mode="bm25")[0].meta["source"] == "b.txt"

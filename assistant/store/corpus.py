@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from typing import Any
 
@@ -173,6 +174,15 @@ class CorpusStore(StoreBase):
     def distinct_speakers(self) -> list[str]:
         """Speaker labels in use (for pseudonymisation of names before remote LLM calls)."""
         return [r[0] for r in self._all("SELECT DISTINCT speaker FROM excerpts WHERE speaker IS NOT NULL ORDER BY 1")]
+
+    def corpus_fingerprint(self) -> str:
+        """Changes whenever an excerpt or a source's kind/attributes change (the things a search
+        index holds), at the cost of one aggregate query rather than reading every excerpt."""
+        ex = self._one('SELECT COUNT(*), COALESCE(MAX(id), 0), TOTAL(id * ("end" - start + ordinal)) FROM excerpts')
+        src = self._one("SELECT COUNT(*), GROUP_CONCAT(id || kind || attributes, '|') FROM "
+                        "(SELECT id, kind, attributes FROM sources ORDER BY id)")
+        blob = "|".join(str(v) for v in (*tuple(ex), *tuple(src)))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def counts(self) -> dict[str, Any]:
         one = lambda sql: int(self._one(sql)[0])  # noqa: E731
