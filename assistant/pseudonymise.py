@@ -26,14 +26,23 @@ GENERIC_LABELS = {"participant", "interviewer", "interviewee", "respondent", "mo
 _TOKEN = re.compile(r"\[(PERSON|ORG|TERM|EMAIL|NHS|PHONE|POSTCODE)_(\d+)\]")
 
 
-def looks_like_person(label: str) -> bool:
-    """Speaker labels like "Sarah Jones" or "Dr Patel", not "Participant", "P3" or "Interviewer"."""
+def looks_like_person(label: str, require_capitals: bool = True) -> bool:
+    """Speaker labels like "Sarah Jones" or "Dr Patel", not "Participant", "P3" or "Interviewer".
+    Attribute values that name a participant are taken as names whatever their case
+    (`require_capitals=False`): "sarah jones" typed in a spreadsheet is still a name."""
     words = label.strip().split()
     if not words or label.strip().lower() in GENERIC_LABELS:
         return False
     if any(ch.isdigit() for ch in label):
         return False
-    return all(w[:1].isupper() and w.replace(".", "").replace("-", "").replace("'", "").isalpha() for w in words)
+    return all((w[:1].isupper() or not require_capitals)
+               and w.replace(".", "").replace("-", "").replace("'", "").isalpha() for w in words)
+
+
+# Two-letter words that are also first names or initials would pseudonymise ordinary speech.
+_SHORT_WORDS = {"of", "to", "in", "on", "at", "an", "as", "be", "by", "do", "go", "he", "if", "is", "it",
+                "me", "my", "no", "or", "so", "up", "us", "we", "am", "hi", "ok", "oh"}
+_TITLES = ("dr", "mr", "mrs", "ms", "prof")
 
 
 @dataclass
@@ -44,6 +53,7 @@ class Pseudonymiser:
     _back: dict[str, str] = field(default_factory=dict, init=False)
     _counts: dict[str, int] = field(default_factory=dict, init=False)
     _regex: re.Pattern[str] | None = field(default=None, init=False)
+    _folded: dict[str, str] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         expanded: dict[str, str] = {}
@@ -52,16 +62,19 @@ class Pseudonymiser:
             if len(term) < 2:
                 continue
             expanded.setdefault(term, cat)
-            if cat == "PERSON":  # people are referred to by first or last name alone
+            if cat == "PERSON":  # people are referred to by first or last name alone ("Jo")
                 for part in term.split():
-                    if len(part) >= 3 and part[0].isupper() and part.rstrip(".").lower() not in ("dr", "mr", "mrs", "ms", "prof"):
+                    word = part.rstrip(".").lower()
+                    if len(word) >= 2 and word not in _TITLES and word not in _SHORT_WORDS:
                         expanded.setdefault(part, cat)
         self.terms = expanded
         for term in sorted(expanded, key=lambda t: (expanded[t], t)):
             self._assign(term, expanded[term])
+        # names are matched whatever their case: transcripts write "SARAH:" and "sarah" too
+        self._folded = {t.casefold(): self._fwd[t] for t in expanded}
         if expanded:
             alts = "|".join(re.escape(t) for t in sorted(expanded, key=len, reverse=True))
-            self._regex = re.compile(rf"(?<!\w)(?:{alts})(?!\w)")
+            self._regex = re.compile(rf"(?<!\w)(?:{alts})(?!\w)", re.IGNORECASE)
 
     def _assign(self, surface: str, cat: str) -> str:
         if surface not in self._fwd:
@@ -74,16 +87,25 @@ class Pseudonymiser:
         """A copy with the same term tokens and fresh pattern numbering (one per prompt)."""
         clone = Pseudonymiser.__new__(Pseudonymiser)
         clone.terms, clone.use_patterns, clone._regex = self.terms, self.use_patterns, self._regex
+        clone._folded = self._folded
         clone._fwd, clone._back, clone._counts = dict(self._fwd), dict(self._back), dict(self._counts)
         return clone
 
     def encode(self, text: str) -> str:
-        if self._regex is not None:
-            text = self._regex.sub(lambda m: self._fwd[m.group(0)], text)
+        # patterns first: a name inside an email address must not break the address apart
         if self.use_patterns:
             for cat, pattern in PATTERNS.items():
                 text = pattern.sub(lambda m, c=cat: self._assign(m.group(0), c), text)
+        if self._regex is not None:  # tokens end in "_N", so (?!\w) keeps terms out of them
+            text = self._regex.sub(self._term_token, text)
         return text
+
+    def _term_token(self, m: re.Match[str]) -> str:
+        """Token for a known term in any case; decoding gives back the spelling this session saw,
+        so returned evidence matches the source's own characters."""
+        token = self._folded[m.group(0).casefold()]
+        self._back[token] = m.group(0)
+        return token
 
     def decode(self, text: str) -> str:
         return _TOKEN.sub(lambda m: self._back.get(m.group(0), m.group(0)), text)
@@ -104,7 +126,7 @@ def project_terms(project: object) -> dict[str, str]:
             k = key.lower()
             if not value:
                 continue
-            if any(p in k for p in PERSON_KEYS) and looks_like_person(str(value)):
+            if any(p in k for p in PERSON_KEYS) and looks_like_person(str(value), require_capitals=False):
                 terms[str(value)] = "PERSON"
             elif any(p in k for p in ORG_KEYS):
                 terms[str(value)] = "ORG"

@@ -171,3 +171,20 @@ def test_remote_refused_until_enabled(tmp_path: Path) -> None:
     llm.provider, llm.model = "anthropic", "claude-x"
     with pytest.raises(LLMError, match="remote models are off"):
         build_chat_model(llm)
+
+
+def test_retry_message_does_not_leak_names_back_to_the_model(tmp_path: Path) -> None:
+    """A malformed reply quoting a token is decoded for parsing; the error fed back to the model
+    must be pseudonymised again, or the retry itself sends the real name out."""
+    project = make_project(tmp_path)
+    ex = excerpt_with(project, "advertised")
+    bad = {"codes": [{"code": "Workforce capacity", "confidence": "[PERSON_1]"}]}
+    good = {"codes": [{"code": "Workforce capacity", "confidence": 0.8}]}
+    model = fake(bad, good)
+    eng = engine(project, model, pseudonymise=True)
+    suggest_excerpts(project, [ex.id], eng)
+    assert len(model.received) == 2
+    retry = "\n".join(model.received[1])
+    assert "could not be used" in retry
+    for secret in ("Sarah", "Jones", "Tom", "Okafor"):
+        assert secret not in retry

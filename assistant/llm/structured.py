@@ -216,8 +216,10 @@ def call_structured(
         except (ValueError, ValidationError) as exc:
             err = _short_error(exc)
             rec.parse_errors.append(err)
+            # the error quotes the decoded reply: encode it again before it goes back to the model
+            said = session.encode(err) if session is not None else err
             convo += [AIMessage(content=raw), HumanMessage(content=(
-                f"Your reply could not be used: {err}\nReply again with ONLY one JSON object that matches "
+                f"Your reply could not be used: {said}\nReply again with ONLY one JSON object that matches "
                 "the schema given in the instructions. No prose, no code fences."))]
             continue
         if cache_store is not None:

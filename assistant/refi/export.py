@@ -62,10 +62,12 @@ def rgb(colour: str | None) -> str | None:
 
 def codes_element(
     codes: Iterable[Code], guids: dict[int, str], ns: str = NS,
-    note_refs: dict[int, list[str]] | None = None,
+    note_refs: dict[int, list[str]] | None = None, criteria_in_description: bool = False,
 ) -> etree._Element:
     """The <Codes> tree (hierarchy by parent_id, definition as Description, colour as color).
-    Shared with the codebook-only `.qdc` export: pass `ns=CODEBOOK_NS` there."""
+    Shared with the codebook-only `.qdc` export: pass `ns=CODEBOOK_NS` there, and
+    `criteria_in_description=True` (a codebook file has no Notes, so include/exclude/examples are
+    appended to the Description in the `criteria_text` format; `split_description` reads them back)."""
     codes = list(codes)
     ids = {c.id for c in codes}
     children: dict[int | None, list[Code]] = {}
@@ -79,8 +81,9 @@ def codes_element(
                               isCodable="true")
         if rgb(code.colour):
             el.set("color", rgb(code.colour))  # type: ignore[arg-type]
-        if code.definition:
-            etree.SubElement(el, _q("Description", ns)).text = code.definition
+        desc = description_text(code) if criteria_in_description else code.definition
+        if desc:
+            etree.SubElement(el, _q("Description", ns)).text = desc
         for ref in (note_refs or {}).get(int(code.id), []):  # type: ignore[arg-type]
             etree.SubElement(el, _q("NoteRef", ns), targetGUID=ref)
         if depth < 100:  # guards against a parent cycle in a damaged store
@@ -92,17 +95,96 @@ def codes_element(
     return root
 
 
+def _field_lines(label: str, value: str) -> list[str]:
+    """`label` + first line; further lines (blank ones too) indented by two spaces, so a value with
+    line breaks or blank lines stays one value."""
+    first, *rest = value.replace("\r\n", "\n").split("\n")
+    return [f"{label}{first}"] + [f"  {line}" for line in rest]
+
+
 def criteria_text(code: Code) -> str:
-    """Include/exclude/examples as a plain-text note another tool can show; parsed back on import."""
+    """Include/exclude/examples as a plain-text note another tool can show; parsed back on import
+    (`parse_criteria`). The one format for criteria in `.qdpx` notes and `.qdc` descriptions:
+
+        Include: ...
+        Exclude: ...
+        Examples:
+        - first example
+        - second example, whose next line
+          is indented by two spaces"""
     lines = []
     if code.include:
-        lines.append(f"Include: {code.include}")
+        lines += _field_lines("Include: ", code.include)
     if code.exclude:
-        lines.append(f"Exclude: {code.exclude}")
+        lines += _field_lines("Exclude: ", code.exclude)
     if code.examples:
         lines.append("Examples:")
-        lines += [f"- {e}" for e in code.examples]
+        for e in code.examples:
+            lines += _field_lines("- ", e)
     return "\n".join(lines)
+
+
+def description_text(code: Code) -> str:
+    """Definition, a blank line, then the criteria (for a `.qdc`, which has no Notes)."""
+    return "\n\n".join(p for p in (code.definition, criteria_text(code)) if p)
+
+
+_CRITERIA_STARTS = ("Include: ", "Exclude: ", "Example: ")
+
+
+def _starts_criteria(line: str) -> bool:
+    return line.startswith(_CRITERIA_STARTS) or line.rstrip() == "Examples:"
+
+
+def parse_criteria(text: str) -> dict | None:
+    """Inverse of `criteria_text` ({include, exclude, examples}), or None if `text` is not in that
+    format. Also reads the older one-paragraph-per-field form ("Example: ..." paragraphs)."""
+    out: dict = {"include": "", "exclude": "", "examples": []}
+    cur: tuple[str, int] | None = None  # (field, index in examples) being continued
+    in_examples, blanks = False, 0
+
+    def append(extra: str) -> None:
+        field, i = cur  # type: ignore[misc]
+        if field == "examples":
+            out["examples"][i] += extra
+        else:
+            out[field] += extra
+
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip() and not line.startswith("  "):
+            blanks += 1  # a separator, or an indented blank line whose spaces another tool stripped
+            continue
+        if line.startswith("  ") and cur is not None:
+            append("\n" * (blanks + 1) + line[2:])
+        elif line.startswith("Include: "):
+            out["include"], cur, in_examples = line[9:], ("include", 0), False
+        elif line.startswith("Exclude: "):
+            out["exclude"], cur, in_examples = line[9:], ("exclude", 0), False
+        elif line.rstrip() == "Examples:":
+            cur, in_examples = None, True
+        elif line.startswith("Example: "):
+            out["examples"].append(line[9:])
+            cur = ("examples", len(out["examples"]) - 1)
+        elif in_examples and (line.startswith("- ") or line == "-"):
+            out["examples"].append(line[2:])
+            cur = ("examples", len(out["examples"]) - 1)
+        else:
+            return None
+        blanks = 0
+    return out
+
+
+def split_description(text: str) -> dict:
+    """A `.qdc` Description -> {definition, include, exclude, examples}: the criteria block is the
+    first paragraph, from which on everything parses as criteria; before it is the definition."""
+    text = (text or "").replace("\r\n", "\n")
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if _starts_criteria(line) and (i == 0 or not lines[i - 1].strip()):
+            crit = parse_criteria("\n".join(lines[i:]))
+            if crit is not None:
+                return {"definition": "\n".join(lines[:i]).strip(), **crit}
+    return {"definition": text.strip(), "include": "", "exclude": "", "examples": []}
 
 
 def _user_guids(project: Project) -> dict[str, str]:
@@ -290,13 +372,22 @@ def export_qdpx(project: Project, path: str | Path, offsets: OffsetMode = "chars
     return report
 
 
+def qdc_bytes(book: etree._Element) -> bytes:
+    return etree.tostring(book, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def codebook_element(codes: Iterable[Code], guids: dict[int, str]) -> etree._Element:
+    """<CodeBook origin=...><Codes>…</Codes></CodeBook> in the codebook namespace."""
+    book = etree.Element(_q("CodeBook", CODEBOOK_NS), nsmap={None: CODEBOOK_NS}, origin=ORIGIN)
+    book.append(codes_element(codes, guids, ns=CODEBOOK_NS, criteria_in_description=True))
+    return book
+
+
 def export_qdc(project: Project, path: str | Path) -> ExportReport:
     """Codebook only (urn:QDA-XML:codebook:1.0): <CodeBook><Codes>…</Codes></CodeBook>."""
     codes = project.store.list_codes()
     guids = project.store.entity_guids("codes")
-    book = etree.Element(_q("CodeBook", CODEBOOK_NS), nsmap={None: CODEBOOK_NS}, origin=ORIGIN)
-    book.append(codes_element(codes, guids, ns=CODEBOOK_NS))
-    data = etree.tostring(book, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    data = qdc_bytes(codebook_element(codes, guids))
     atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(data))
     project.store.audit(project.analyst, "export.qdc", "codebook", None, path=str(path), codes=len(codes))
     return ExportReport(path=str(path), counts={"codes": len(codes)})
