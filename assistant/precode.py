@@ -215,8 +215,9 @@ def _estimate_cost(project: Project, eng: Any, sample: list[Excerpt], codes: lis
         return 0.0
     llm = project.settings.llm
     toks = []
-    for e in sample:
-        _, msgs = render_messages("suggest_codes", eng.variables(e, codes, ctx), eng.pseudonymiser, SuggestOutput)
+    for e in sample:  # a session per prompt, as a real call does, so estimates never renumber tokens
+        session = eng.pseudonymiser.session() if eng.pseudonymiser else None
+        _, msgs = render_messages("suggest_codes", eng.prompt_for(e, codes, ctx)[1], session, SuggestOutput)
         toks.append(estimate_tokens("\n".join(str(m.content) for m in msgs))[0])
     n_in = sum(toks) / len(toks)
     return n_in / 1000 * llm.usd_per_1k_input + OUTPUT_TOKENS_PER_EXCERPT / 1000 * llm.usd_per_1k_output
@@ -242,7 +243,7 @@ def dry_run(project: Project, codes: list[str] | None = None, filters: dict[str,
     from .codebook import resolve_codes
     from .llm import pseudonymiser_if_remote
     from .llm.structured import estimate_tokens, render_messages
-    from .suggest.llm import PROMPT, LLMEngine
+    from .suggest.llm import PROMPT, LLMEngine, embed_or_none
     from .suggest.schema import SuggestOutput
 
     llm = project.settings.llm
@@ -251,12 +252,12 @@ def dry_run(project: Project, codes: list[str] | None = None, filters: dict[str,
     pseud = pseudonymiser_if_remote(project)
     eng = LLMEngine(None, project.settings, None, pseud, max_codes=project.settings.suggest.top_k,
                     examples_per_code=project.settings.suggest.examples_per_code,
-                    model=f"{llm.provider}:{llm.model}")
+                    embed=embed_or_none(project), model=f"{llm.provider}:{llm.model}")
     ctx = SuggestContext.for_project(project)
     eng.prepare(code_list, ctx)
     prompts, total, method = [], 0, "chars/4"
     for i, e in enumerate(excerpts):
-        _, msgs = render_messages(PROMPT, eng.variables(e, code_list, ctx), pseud.session() if pseud else None,
+        _, msgs = render_messages(PROMPT, eng.prompt_for(e, code_list, ctx)[1], pseud.session() if pseud else None,
                                   SuggestOutput)
         text = "\n".join(str(m.content) for m in msgs)
         t, method = estimate_tokens(text)

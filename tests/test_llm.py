@@ -65,7 +65,7 @@ def test_bounded_schema_caps_every_string_and_list():
     from assistant.llm.providers import bounded_schema
     from assistant.suggest.schema import SuggestOutput
 
-    schema = bounded_schema(SuggestOutput.model_json_schema(), 768)
+    schema = bounded_schema(SuggestOutput.model_json_schema(), 768, max_items=3)
 
     def nodes(n):
         if isinstance(n, dict):
@@ -78,5 +78,6 @@ def test_bounded_schema_caps_every_string_and_list():
 
     strings = [n for n in nodes(schema) if n.get("type") == "string"]
     arrays = [n for n in nodes(schema) if n.get("type") == "array"]
-    assert strings and all(n["maxLength"] == 96 for n in strings)
-    assert arrays and all(n["maxItems"] == 2 for n in arrays)
+    assert strings and all(n["maxLength"] == 76 for n in strings)
+    # as many codes as the engine may propose (settings.suggest.top_k defaults to 3)
+    assert arrays and all(n["maxItems"] == 3 for n in arrays)

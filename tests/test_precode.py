@@ -88,3 +88,36 @@ def test_llm_precode_budget_and_cache(tmp_path: Path) -> None:
     assert rep.status == "budget" and rep.not_started == 4 and rep.done == 0
     rep = precode(project, "llm", chat_model=model, concurrency=2)
     assert rep.status == "done" and rep.done == 4 and rep.model_calls == 4
+    again = precode(project, "llm", chat_model=model, concurrency=2, run_id="rerun")  # a fresh run
+    assert again.done == 4 and again.model_calls == 0 and again.cached_calls == 4  # all from the cache
+
+
+def test_dry_run_shows_the_prompt_the_model_receives(tmp_path) -> None:
+    """The dry run must render exactly what a real call sends (same examples, same scoped codes)."""
+    from assistant.suggest import SuggestContext
+    from assistant.suggest.llm import LLMEngine
+
+    class Recorder(GenericFakeChatModel):
+        received: list = []
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            self.received.append([str(m.content) for m in messages])
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    from assistant.models import Code
+
+    project = make_project(tmp_path)
+    # a code scoped to documents must not appear in prompts for these interviews, in either path
+    project.store.add_code(Code(name="Board governance", definition="Board papers only.",
+                                scope={"filters": {"kind": "document"}}))
+    report = dry_run(project, n=1)
+    [shown] = report.prompts
+    ex = project.store.get_excerpt(shown["excerpt_id"])
+    model = Recorder(messages=iter([AIMessage(content=json.dumps({"codes": []}))]), received=[])
+    eng = LLMEngine.from_project(project, chat_model=model, pseudonymise=False)
+    ctx = SuggestContext.for_project(project)
+    codes = project.store.list_codes()
+    eng.prepare(codes, ctx)
+    eng.suggest_one(ex, codes, ctx)
+    assert model.received[0] == [shown["system"], shown["user"]]
+    assert "Board governance" not in shown["system"] + shown["user"]

@@ -111,6 +111,7 @@ class LlamaCppChat(BaseChatModel):
     max_tokens: int = 512
     seed: int = 0
     supports_json_schema: bool = True
+    max_items: int = 3  # longest list a reply may hold (settings.suggest.top_k codes)
     _llm: Any = PrivateAttr(default=None)
 
     @property
@@ -133,7 +134,7 @@ class LlamaCppChat(BaseChatModel):
         roles = {"system": "system", "human": "user", "ai": "assistant"}
         msgs = [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
         schema = kwargs.get("json_schema")
-        fmt = {"type": "json_object", "schema": bounded_schema(schema, self.max_tokens)} if schema else None
+        fmt = {"type": "json_object", "schema": bounded_schema(schema, self.max_tokens, self.max_items)} if schema else None
         out = self._client().create_chat_completion(
             messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens, stop=stop,
             response_format=fmt, seed=self.seed,
@@ -146,20 +147,20 @@ class LlamaCppChat(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
 
-def bounded_schema(schema: Any, max_tokens: int) -> Any:
+def bounded_schema(schema: Any, max_tokens: int, max_items: int = 3) -> Any:
     """The schema with every string and list given an upper bound. A grammar keeps a small model's
     output *well-formed*, but a model that rambles inside one string still hits `max_tokens` and
     returns unterminated JSON; bounding lengths makes every allowed output fit the budget."""
-    # about 14 string slots at most (2 codes x 3 fields, 2 new codes x 4); at >= 1 char per token
-    # that keeps even a worst-case output inside the token budget
-    max_len = max(24, max_tokens // 8)
+    # at most about 21 string slots (3 codes x 3 fields, 3 new codes x 4); at >= 1.5 chars per
+    # token even a worst-case output stays inside the token budget
+    max_len = max(24, max_tokens // 10)
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             out = {k: walk(v) for k, v in node.items()}
             if out.get("type") == "string" and "maxLength" not in out and "enum" not in out:
                 out["maxLength"] = max_len
             if out.get("type") == "array" and "maxItems" not in out:
-                out["maxItems"] = 2
+                out["maxItems"] = max_items
             return out
         if isinstance(node, list):
             return [walk(v) for v in node]

@@ -42,7 +42,9 @@ def unescape_data(text: str) -> str:
 
 
 def _key(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    from ..codebook import name_key  # the one way code names are compared
+
+    return name_key(name)
 
 
 class LLMEngine(SuggestionEngine):
@@ -80,15 +82,8 @@ class LLMEngine(SuggestionEngine):
             from ..pseudonymise import pseudonymiser_for
 
             pseud = pseudonymiser_for(project) if pseudonymise else None
-        embed = None
-        try:
-            from .offline import project_embed
-
-            embed = project_embed(project)
-        except Exception:  # noqa: BLE001 - examples then come in stored order, not by similarity
-            embed = None
         return cls(model, settings, project.store, pseud, max_codes=settings.suggest.top_k,
-                   examples_per_code=settings.suggest.examples_per_code, embed=embed)
+                   examples_per_code=settings.suggest.examples_per_code, embed=embed_or_none(project))
 
     def prepare(self, codes: list[Code], context: SuggestContext) -> None:
         self._examples = accepted_examples(context.project)
@@ -123,6 +118,15 @@ class LLMEngine(SuggestionEngine):
         chosen.sort(key=lambda x: -x[0])
         return "\n".join(f'<example code="{n}">\n{escape_data(t)}\n</example>' for _, n, t in chosen[:12])
 
+    def prompt_for(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> tuple[list[Code], dict[str, Any]]:
+        """The codes that apply to this excerpt's source (scoped codes elsewhere are left out) and
+        the prompt variables: the one path used by a real call, a dry run and a cost estimate."""
+        from ..codebook import code_applies
+
+        src = context.sources.get(excerpt.source_id)
+        usable = [c for c in codes if src is None or not c.scope or code_applies(c, src)]
+        return usable, self.variables(excerpt, usable, context)
+
     def variables(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> dict[str, Any]:
         store = context.project.store
         neigh = store.neighbours(excerpt, 1, 1)
@@ -137,12 +141,10 @@ class LLMEngine(SuggestionEngine):
         return [self.suggest_one(e, codes, context) for e in excerpts]
 
     def suggest_one(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> EngineResult:
-        from ..codebook import code_applies
-
         src = context.sources.get(excerpt.source_id)
-        usable = [c for c in codes if src is None or not c.scope or code_applies(c, src)]
+        usable, variables = self.prompt_for(excerpt, codes, context)
         try:
-            out, rec = call_structured(self.chat_model, PROMPT, self.variables(excerpt, usable, context), SuggestOutput,
+            out, rec = call_structured(self.chat_model, PROMPT, variables, SuggestOutput,
                                        cache_store=self.cache_store, settings=self.settings,
                                        pseudonymiser=self.pseudonymiser)
         except Exception as exc:  # noqa: BLE001 - one excerpt failing must not stop the batch
@@ -154,6 +156,16 @@ class LLMEngine(SuggestionEngine):
         text = src.text if src is not None else None
         res.proposals, res.counts = check_output(out, excerpt, usable, text, self.max_codes)
         return res
+
+
+def embed_or_none(project: Any) -> Any:
+    """The project's embedder for picking similar examples; without one, examples come in stored order."""
+    try:
+        from .offline import project_embed
+
+        return project_embed(project)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _evidence(claim: str, excerpt: Excerpt, source_text: str | None, counts: Counter) -> tuple[int, int, str] | None:

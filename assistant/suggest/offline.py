@@ -240,8 +240,10 @@ class OfflineEngine(SuggestionEngine):
         accepted, rejected = accepted_examples(project), rejected_examples(project)
         specs = [CodeSpecVec(key=c.id, name=c.name, definition=c.definition, include=c.include,  # type: ignore[arg-type]
                              examples=[(None, t) for t in c.examples], parent=c.parent_id) for c in codes]
-        decisions = (tuple(sorted((k, len(v)) for k, v in accepted.items())),
-                     tuple(sorted((k, len(v)) for k, v in rejected.items())))
+        # the decided (code, excerpt) pairs themselves: removing one coding and adding another
+        # leaves the counts equal but must still retrain
+        decisions = (tuple(sorted((k, tuple(sorted(str(o) for o, _ in v))) for k, v in accepted.items())),
+                     tuple(sorted((k, tuple(sorted(v))) for k, v in rejected.items())))
         sig = (tuple((s.key, s.name, s.definition, s.include, len(s.examples)) for s in specs), decisions)
         if sig == self._prepared_for:
             return
@@ -265,7 +267,8 @@ class OfflineEngine(SuggestionEngine):
         self.scorer.calibrate(scores, labels[rows] == ACCEPTED, decided[rows])
 
     def suggest(self, excerpts: list[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
-        self.prepare(codes, context)
+        if self._prepared_for is None:  # callers prepare once per run; batches must not rescan decisions
+            self.prepare(codes, context)
         if not excerpts:
             return []
         from ..codebook import code_applies
