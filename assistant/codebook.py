@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import CodebookError, NotFound
+from .errors import CodebookError
 from .models import Code, Source
 from .project import Project
 
@@ -42,8 +42,13 @@ class ImportReport:
     unchanged: list[str] = field(default_factory=list)
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
+    """How code names are compared everywhere (imports, decisions, LLM proposals): case-insensitive,
+    runs of whitespace collapsed."""
     return " ".join(name.split()).casefold()
+
+
+_key = name_key
 
 
 def validate_specs(specs: list[CodeSpec], known_parents: set[str] | None = None) -> list[CodeSpec]:
@@ -95,7 +100,9 @@ def import_specs(project: Project, specs: list[CodeSpec], actor: str | None = No
     store, actor = project.store, actor or project.analyst
     existing = {_key(c.name): c for c in store.list_codes()}
     specs = validate_specs(specs, known_parents={c.name for c in existing.values()})
+    _check_merged_cycles(specs, existing)
     report = ImportReport()
+    used_guids = set(store.entity_guids("codes").values()) if any(s.guid for s in specs) else set()
     with store.transaction():
         for spec in specs:
             parent_id = existing[_key(spec.parent)].id if spec.parent else None
@@ -107,6 +114,9 @@ def import_specs(project: Project, specs: list[CodeSpec], actor: str | None = No
             old = existing.get(_key(spec.name))
             if old is None:
                 code = store.add_code(Code(name=spec.name.strip(), parent_id=parent_id, **fields))
+                if _new_guid_ok(spec.guid, used_guids):  # a .qdc's GUID is kept, so re-exports match
+                    store.set_entity_guid("codes", code.id, spec.guid)
+                    used_guids.add(spec.guid)  # type: ignore[arg-type]
                 store.audit(actor, "code.add", "code", code.id, name=code.name, origin=origin)
                 existing[_key(code.name)] = code
                 report.added.append(code.name)
@@ -126,6 +136,37 @@ def import_specs(project: Project, specs: list[CodeSpec], actor: str | None = No
     return report
 
 
+def _new_guid_ok(guid: str | None, used: set[str]) -> bool:
+    from .refi.guids import is_guid, norm_guid
+
+    return is_guid(guid) and norm_guid(guid) not in {norm_guid(g) for g in used}
+
+
+def _check_merged_cycles(specs: list[CodeSpec], existing: dict[str, Code]) -> None:
+    """The file's parents merged over the store's: importing A (parent B) over an existing B (parent
+    A) would close a cycle that neither side has alone."""
+    by_id = {c.id: c for c in existing.values()}
+    parent: dict[str, str | None] = {
+        k: (_key(by_id[c.parent_id].name) if c.parent_id in by_id else None) for k, c in existing.items()
+    }
+    names = {k: c.name for k, c in existing.items()}
+    for spec in specs:
+        names[_key(spec.name)] = spec.name
+        if spec.parent is not None or _key(spec.name) not in parent:
+            parent[_key(spec.name)] = _key(spec.parent) if spec.parent else None
+    for spec in specs:
+        start = _key(spec.name)
+        chain, cur = [start], parent.get(start)
+        while cur is not None:
+            chain.append(cur)
+            if cur == start:
+                raise CodebookError(f"{spec.row or spec.name}: cycle in parents with the existing codebook: "
+                                    f"{' > '.join(names[k] for k in chain)}")
+            if cur in chain[:-1]:
+                break  # a cycle not through this spec: reported when its own row is checked
+            cur = parent.get(cur)
+
+
 def import_codebook(project: Project, path: str, fmt: str | None = None, actor: str | None = None) -> ImportReport:
     from .codebook_io import read_codebook
 
@@ -133,8 +174,14 @@ def import_codebook(project: Project, path: str, fmt: str | None = None, actor: 
 
 
 def export_codebook(project: Project, path: str, fmt: str | None = None) -> str:
-    from .codebook_io import write_codebook
+    """YAML/CSV from the specs; `.qdc` through `refi.export_qdc` (the one QDC writer: the store's
+    stable GUIDs, criteria in the shared format, atomic write, audited)."""
+    from .codebook_io import detect_format, write_codebook
 
+    if detect_format(path, fmt) == "qdc":
+        from .refi import export_qdc
+
+        return export_qdc(project, path, with_criteria=True).path
     return write_codebook(specs_from_project(project), path, fmt)
 
 
@@ -275,8 +322,5 @@ def resolve_codes(project: Project, refs: list[str] | None) -> list[Code]:
         return codes
     out = []
     for ref in refs:
-        try:
-            out.append(project.store.get_code(ref))
-        except NotFound:
-            raise
+        out.append(project.store.get_code(ref))
     return out

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
-from lxml import etree
 
 from .codebook import CodeSpec
-from .errors import CodebookError
+from .codebook import name_key as _key
+from .errors import CodebookError, ExchangeError
+from .models import Code
+from .refi.export import codebook_element, qdc_bytes, split_description
+from .refi.guids import is_guid, new_guid
+from .refi.importer import _kids, _ln, parse_codes, parse_xml
 
 QDC_NS = "urn:QDA-XML:codebook:1.0"
 EXAMPLE_SEP = " | "
@@ -46,10 +50,14 @@ def read_codebook(path: str | Path, fmt: str | None = None) -> list[CodeSpec]:
 
 
 def write_codebook(specs: list[CodeSpec], path: str | Path, fmt: str | None = None) -> str:
+    """Atomic write of bare specs (a project's `.qdc` goes through `refi.export_qdc`, see
+    `codebook.export_codebook`)."""
+    from .exports import write_text_atomic
+
     path = Path(path)
     fmt = detect_format(path, fmt)
     text = {"yaml": to_yaml, "csv": to_csv, "qdc": to_qdc}[fmt](specs)
-    path.write_text(text, encoding="utf-8")
+    write_text_atomic(path, text)
     return str(path)
 
 
@@ -112,7 +120,7 @@ def parse_csv(text: str, origin: str = "codebook.csv") -> list[CodeSpec]:
             if any(not p for p in parts):
                 raise CodebookError(f"{where}: malformed code_path {row['code_path']!r}")
             name, parent = parts[-1], (parts[-2] if len(parts) > 1 else None)
-        examples = [e.strip() for e in row.get("examples", "").split("|") if e.strip()]
+        examples = _csv_examples(row.get("examples", ""))
         specs.append(_spec({
             "name": name, "parent": parent, "definition": row.get("definition") or row.get("memo", ""),
             "include": row.get("include", ""), "exclude": row.get("exclude", ""), "examples": examples,
@@ -121,94 +129,79 @@ def parse_csv(text: str, origin: str = "codebook.csv") -> list[CodeSpec]:
     return specs
 
 
+def _csv_examples(cell: str) -> list[str]:
+    """A JSON list of strings (what `to_csv` writes when an example could be misread), else the
+    older/hand-written "a | b" form."""
+    if cell.startswith("["):
+        try:
+            value = json.loads(cell)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    return [e.strip() for e in cell.split("|") if e.strip()]
+
+
+def _examples_cell(examples: list[str]) -> str:
+    """ "a | b" when that reads back the same, otherwise a JSON list (an example holding "|",
+    surrounding spaces, or that is empty, or a cell that would start with "[")."""
+    if not examples:
+        return ""
+    plain = EXAMPLE_SEP.join(examples)
+    if not plain.startswith("[") and all(e and "|" not in e and e == e.strip() for e in examples):
+        return plain
+    return json.dumps(list(examples), ensure_ascii=False)
+
+
 def to_csv(specs: list[CodeSpec]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
     for s in specs:
         w.writerow({"name": s.name, "parent": s.parent or "", "definition": s.definition, "include": s.include,
-                    "exclude": s.exclude, "examples": EXAMPLE_SEP.join(s.examples), "colour": s.colour or ""})
+                    "exclude": s.exclude, "examples": _examples_cell(s.examples), "colour": s.colour or ""})
     return buf.getvalue()
 
 
 # -- REFI-QDA .qdc ------------------------------------------------------------------------------
-def _description(s: CodeSpec) -> str:
-    """QDC has one Description per code; include/exclude/examples go in labelled paragraphs so they
-    survive a round trip through thematic and stay readable in other tools."""
-    parts = [s.definition]
-    if s.include:
-        parts.append(f"Include: {s.include}")
-    if s.exclude:
-        parts.append(f"Exclude: {s.exclude}")
-    for ex in s.examples:
-        parts.append(f"Example: {ex}")
-    return "\n\n".join(p for p in parts if p)
-
-
-def _parse_description(text: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"definition": [], "include": "", "exclude": "", "examples": []}
-    for para in (p.strip() for p in text.split("\n\n")):
-        if para.startswith("Include: "):
-            out["include"] = para[9:]
-        elif para.startswith("Exclude: "):
-            out["exclude"] = para[9:]
-        elif para.startswith("Example: "):
-            out["examples"].append(para[9:])
-        elif para:
-            out["definition"].append(para)
-    out["definition"] = "\n\n".join(out["definition"])
-    return out
-
-
-def _qdc_colour(colour: str | None) -> str | None:
-    if colour and colour.startswith("#") and len(colour) == 7:
-        return colour.upper()
-    return None
+# One implementation with `assistant.refi`: the <Codes> tree and the criteria format come from
+# refi.export, the XML reading from refi.importer. A project's codebook is exported with
+# `refi.export_qdc` (the store's stable GUIDs, atomic write); `to_qdc` serves bare specs.
+def _spec_codes(specs: list[CodeSpec]) -> tuple[list[Code], dict[int, str]]:
+    ids = {_key(s.name): i for i, s in enumerate(specs, start=1)}
+    codes, guids = [], {}
+    for i, s in enumerate(specs, start=1):
+        codes.append(Code(id=i, name=s.name, parent_id=ids.get(_key(s.parent)) if s.parent else None,
+                          definition=s.definition, include=s.include, exclude=s.exclude,
+                          examples=list(s.examples), colour=s.colour or ""))
+        guids[i] = s.guid if is_guid(s.guid) else new_guid()
+    return codes, guids
 
 
 def to_qdc(specs: list[CodeSpec]) -> str:
-    root = etree.Element(f"{{{QDC_NS}}}CodeBook", nsmap={None: QDC_NS}, origin="thematic")
-    codes_el = etree.SubElement(root, f"{{{QDC_NS}}}Codes")
-    children: dict[str | None, list[CodeSpec]] = {}
-    for s in specs:
-        children.setdefault(s.parent.casefold() if s.parent else None, []).append(s)
-
-    def emit(parent_el: etree._Element, s: CodeSpec) -> None:
-        attrs = {"guid": s.guid or str(uuid.uuid4()), "name": s.name, "isCodable": "true"}
-        if _qdc_colour(s.colour):
-            attrs["color"] = _qdc_colour(s.colour)  # type: ignore[assignment]
-        el = etree.SubElement(parent_el, f"{{{QDC_NS}}}Code", **attrs)
-        desc = _description(s)
-        if desc:
-            etree.SubElement(el, f"{{{QDC_NS}}}Description").text = desc
-        for child in children.get(s.name.casefold(), []):
-            emit(el, child)
-
-    for s in children.get(None, []):
-        emit(codes_el, s)
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True).decode("utf-8")
+    codes, guids = _spec_codes(specs)
+    return qdc_bytes(codebook_element(codes, guids)).decode("utf-8")
 
 
 def parse_qdc(data: bytes, origin: str = "codebook.qdc") -> list[CodeSpec]:
+    """A `.qdc` (or a `.qdpx`'s project.qde CodeBook) -> specs; include/exclude/examples are read
+    back from the Description (`refi.export.split_description`)."""
     try:
-        root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError as exc:
-        raise CodebookError(f"{origin}: not valid XML: {exc}") from None
-    ns = root.nsmap.get(None) or QDC_NS
-    q = lambda tag: f"{{{ns}}}{tag}"  # noqa: E731
-    codes_el = root.find(q("Codes"))
-    if codes_el is None:
+        root = parse_xml(data, origin)
+    except ExchangeError as exc:
+        raise CodebookError(str(exc)) from None
+    books = [root] if _ln(root) == "CodeBook" else _kids(root, "CodeBook")
+    codes_els = [cs for b in books for cs in _kids(b, "Codes")]
+    if not codes_els:
         raise CodebookError(f"{origin}: no <Codes> element (namespace {QDC_NS})")
     specs: list[CodeSpec] = []
-
-    def walk(el: etree._Element, parent: str | None) -> None:
-        for code in el.findall(q("Code")):
-            where = f"{origin} line {code.sourceline}"
-            desc_el = code.find(q("Description"))
-            desc = _parse_description(desc_el.text or "") if desc_el is not None else {}
-            specs.append(_spec({"name": code.get("name", ""), "parent": parent, "colour": code.get("color"),
-                                "guid": code.get("guid"), **desc}, where))
-            walk(code, code.get("name"))
-
-    walk(codes_el, None)
+    try:
+        parsed = [c for cs in codes_els for c in parse_codes(cs, [])]
+    except ExchangeError as exc:
+        raise CodebookError(f"{origin}: {exc}") from None
+    names = {c.guid: c.name for c in parsed}
+    for c in parsed:
+        where = f"{origin} code {c.name!r}"
+        specs.append(_spec({"name": c.name, "parent": names.get(c.parent) if c.parent else None,
+                            "colour": c.colour, "guid": c.guid, **split_description(c.definition)}, where))
     return specs

@@ -33,9 +33,10 @@ def _pending(project: Project, suggestion_id: int) -> Suggestion:
 def _code_for(project: Project, s: Suggestion, analyst: str) -> int:
     if s.code_id is not None:
         return s.code_id
-    from .codebook import add_code
+    from .codebook import add_code, name_key
 
-    existing = [c for c in project.store.list_codes() if c.name.casefold() == (s.proposed_name or "").casefold()]
+    want = name_key(s.proposed_name or "")
+    existing = [c for c in project.store.list_codes() if name_key(c.name) == want]
     if existing:
         return int(existing[0].id)  # type: ignore[arg-type]
     return int(add_code(project, s.proposed_name or "new code", definition=s.proposed_definition or "",  # type: ignore[arg-type]

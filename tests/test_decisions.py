@@ -91,6 +91,18 @@ def test_accept_new_code_proposal_adds_code(tmp_path: Path) -> None:
     assert project.store.get_code("Loneliness").id == coding.code_id
 
 
+
+def test_accept_new_code_reuses_existing_name_up_to_whitespace(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    existing = project.store.get_code("Workforce capacity")
+    n = len(project.store.list_codes())
+    ex = excerpt_with(project, "Frequent")
+    s = project.store.add_suggestions([Suggestion(excerpt_id=ex.id, source_id=ex.source_id,
+                                                  proposed_name="  workforce   CAPACITY ", engine="llm")])[0]
+    coding = decisions.accept(project, s.id)
+    assert coding.code_id == existing.id
+    assert len(project.store.list_codes()) == n
+
 def test_ai_codings_are_derived(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     s, ex = _suggest(project)

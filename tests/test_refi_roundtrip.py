@@ -154,6 +154,20 @@ def test_qdc_round_trip(tmp_path):
     assert fresh.store.get_code(joy.parent_id).name == "Feelings"
 
 
+def test_qdc_round_trip_keeps_criteria_and_multiline_examples(tmp_path):
+    project = build_project(tmp_path / "a")
+    joy = project.store.get_code("Joy")
+    project.store.update_code(joy.model_copy(update={
+        "include": "Laughter, relief", "exclude": "Sarcasm",
+        "examples": ["first paragraph\n\nsecond paragraph", "a | b"]}))
+    export_qdc(project, tmp_path / "book.qdc")
+    fresh = Project.init(tmp_path / "c")
+    import_qdc(fresh, tmp_path / "book.qdc")
+    back = fresh.store.get_code("Joy")
+    assert (back.definition, back.include, back.exclude) == ("Positive emotion", "Laughter, relief", "Sarcasm")
+    assert back.examples == ["first paragraph\n\nsecond paragraph", "a | b"]
+
+
 def test_failed_import_leaves_no_project(tmp_path):
     bad = tmp_path / "bad.qdpx"
     qde = ('<?xml version="1.0" encoding="utf-8"?><Project xmlns="urn:QDA-XML:project:1.0" name="x">'

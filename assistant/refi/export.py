@@ -376,18 +376,21 @@ def qdc_bytes(book: etree._Element) -> bytes:
     return etree.tostring(book, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def codebook_element(codes: Iterable[Code], guids: dict[int, str]) -> etree._Element:
+def codebook_element(codes: Iterable[Code], guids: dict[int, str], with_criteria: bool = True) -> etree._Element:
     """<CodeBook origin=...><Codes>…</Codes></CodeBook> in the codebook namespace."""
     book = etree.Element(_q("CodeBook", CODEBOOK_NS), nsmap={None: CODEBOOK_NS}, origin=ORIGIN)
-    book.append(codes_element(codes, guids, ns=CODEBOOK_NS, criteria_in_description=True))
+    book.append(codes_element(codes, guids, ns=CODEBOOK_NS, criteria_in_description=with_criteria))
     return book
 
 
-def export_qdc(project: Project, path: str | Path) -> ExportReport:
-    """Codebook only (urn:QDA-XML:codebook:1.0): <CodeBook><Codes>…</Codes></CodeBook>."""
+def export_qdc(project: Project, path: str | Path, with_criteria: bool = True) -> ExportReport:
+    """Codebook only (urn:QDA-XML:codebook:1.0): <CodeBook><Codes>…</Codes></CodeBook>, with the
+    store's stable code GUIDs, written atomically. `with_criteria` appends include/exclude/examples
+    to each Description (`description_text`), as `thematic codebook export` does; read back by
+    `codebook_io.parse_qdc` (`split_description`)."""
     codes = project.store.list_codes()
     guids = project.store.entity_guids("codes")
-    data = qdc_bytes(codebook_element(codes, guids))
+    data = qdc_bytes(codebook_element(codes, guids, with_criteria))
     atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(data))
     project.store.audit(project.analyst, "export.qdc", "codebook", None, path=str(path), codes=len(codes))
     return ExportReport(path=str(path), counts={"codes": len(codes)})

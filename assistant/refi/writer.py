@@ -23,6 +23,7 @@ from .importer import (
     parse_qdpx,
     parse_xml,
 )
+from .export import parse_criteria, split_description
 from .offsets import OffsetMode
 
 # --- writing into a new project ------------------------------------------------------------------
@@ -226,18 +227,13 @@ def _note_text(note: PNote) -> str:
 
 
 def _criteria_into_code(store, code_id: int, text: str) -> None:
+    """A "Criteria: <code>" note back into the code, through the one criteria parser (multi-line
+    values and examples with blank lines survive)."""
+    crit = parse_criteria(text)
+    if crit is None:
+        return
     code = store.get_code(code_id)
-    include, exclude, examples, in_examples = "", "", [], False
-    for line in text.splitlines():
-        if line.startswith("Include: "):
-            include, in_examples = line[9:], False
-        elif line.startswith("Exclude: "):
-            exclude, in_examples = line[9:], False
-        elif line.strip() == "Examples:":
-            in_examples = True
-        elif in_examples and line.startswith("- "):
-            examples.append(line[2:])
-    store.update_code(code.model_copy(update={"include": include, "exclude": exclude, "examples": examples}))
+    store.update_code(code.model_copy(update=crit))
 
 
 def import_qdc(project, path: str | Path) -> ImportReport:
@@ -264,7 +260,8 @@ def import_qdc(project, path: str | Path) -> ImportReport:
         if names[c.guid] != c.name:
             warnings.append(f"code {c.name!r} renamed {names[c.guid]!r}")
         specs.append(CodeSpec(name=names[c.guid], parent=names.get(c.parent) if c.parent else None,
-                              definition=c.definition, colour=_colour(c.colour), guid=c.guid, row=f"Code {c.guid}"))
+                              **split_description(c.definition), colour=_colour(c.colour), guid=c.guid,
+                              row=f"Code {c.guid}"))
     with project.store.transaction():
         result = import_specs(project, specs, origin=str(path))
         by_name = {c.name.casefold(): c for c in project.store.list_codes()}
