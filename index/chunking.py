@@ -1,12 +1,16 @@
 """Cutting a canonical text into excerpts: the units that are coded, searched and quoted.
 
-Excerpts follow the structure a researcher reads: a participant's answer (without the speaker
-label, with the interviewer's question kept as context), or a paragraph of a document. Long
-units are cut at sentence boundaries so a quote never starts mid-sentence.
+Excerpts follow the structure a researcher reads: a participant's answer (starting after its
+speaker label, with the interviewer's question kept as context), or a paragraph of a document.
+Consecutive turns of the same participant are merged into one excerpt, and the labels of the
+turns after the first stay inside it, so the excerpt remains one contiguous span of the text
+(its offsets are a single `text[start:end]`). Long units are cut at sentence boundaries so a
+quote never starts mid-sentence.
 
 Invariants of every result (tests check them on random input): 0 <= start < end <= len(text);
 text[start:end] is non-empty with no leading/trailing whitespace; spans are sorted and do not
-overlap; every non-whitespace character outside turn labels lies in some span.
+overlap; every non-whitespace character outside the excerpts' leading turn labels lies in some
+span.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from index.speakers import detect_turns, looks_like_transcript, mark_interviewers
-from index.text import sentence_spans
+from index.text import sentence_spans, trim_span
 from index.types import Document, ExcerptSpan, Page, Turn
 
 __all__ = ["ChunkSettings", "chunk", "chunk_transcript", "chunk_document"]
@@ -104,14 +108,6 @@ def _split_long(text: str, s: int, e: int, settings: ChunkSettings) -> list[Span
     return _pack(units, settings)
 
 
-def _trim(text: str, s: int, e: int) -> Span | None:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return (s, e) if s < e else None
-
-
 # --- documents -------------------------------------------------------------------------------------
 
 
@@ -177,8 +173,12 @@ def chunk_transcript(
     settings: ChunkSettings | None = None,
     pages: Sequence[Page] | None = None,
 ) -> list[ExcerptSpan]:
-    """Excerpts of a transcript: one per participant answer (labels excluded), the interviewer's
-    turns as their own excerpts (is_interviewer=True) and as `context` of the answers after them.
+    """Excerpts of a transcript: one per participant answer, the interviewer's turns as their
+    own excerpts (is_interviewer=True) and as `context` of the answers after them.
+
+    An excerpt starts after its first turn's speaker label. When consecutive turns of the same
+    participant are merged, the labels of the later turns stay inside the excerpt, so its
+    offsets remain one contiguous span of `text`.
 
     Text outside any turn (a title before the first label) is chunked like a document, so no
     words are lost."""
@@ -197,7 +197,7 @@ def chunk_transcript(
         if not turn.is_interviewer:
             while j + 1 < len(turns) and _mergeable(turns, i, j + 1, settings):
                 j += 1
-        body = _trim(text, max(turn.body_start, pos), turns[j].end)
+        body = trim_span(text, max(turn.body_start, pos), turns[j].end)
         pos = max(pos, turns[j].end)
         i = j + 1
         if body is None:

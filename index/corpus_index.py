@@ -70,10 +70,12 @@ class VerifyReport:
     stale: list[int] = field(default_factory=list)  # indexed with other text or meta
     extra: list[int] = field(default_factory=list)  # indexed but no longer given
     settings_changed: bool = False
+    unreadable: str | None = None  # the stored index is damaged (why); it is rebuilt on sync
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.stale or self.extra or self.settings_changed)
+        return not (self.missing or self.stale or self.extra or self.settings_changed
+                    or self.unreadable)
 
 
 class _State:
@@ -111,8 +113,9 @@ class CorpusIndex:
         self.lock_timeout = lock_timeout
         self.use_cache = use_cache  # off for throwaway indexes (e.g. synthetic benchmarks)
         self._state: _State | None = None
+        self.load_error: IndexStateError | None = None  # why a stored index could not be loaded
         if self.exists(self.folder):
-            self._state = self._load()
+            self._load_or_forget()
 
     # ---- basics ------------------------------------------------------------------------------
     @staticmethod
@@ -138,21 +141,52 @@ class CorpusIndex:
         self.folder.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.folder / ".lock"), timeout=self.lock_timeout)
 
-    def _load(self) -> _State:
-        manifest = json.loads((self.folder / MANIFEST).read_text())
+    def _read_manifest(self) -> dict[str, Any]:
+        """The manifest, checked enough to be used; IndexStateError (naming the folder and the
+        problem) when it is damaged or of another format."""
+        try:
+            manifest = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexStateError(f"{self.folder}: index manifest is unreadable ({exc});"
+                                  " rebuild it with `thematic reindex`") from exc
+        if not isinstance(manifest, dict):
+            raise IndexStateError(f"{self.folder}: index manifest is not a JSON object;"
+                                  " rebuild it with `thematic reindex`")
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexStateError(f"{self.folder}: index format {manifest.get('format_version')}"
                                   f" is not {FORMAT_VERSION}; rebuild it")
-        gen = self.folder / manifest["generation"]
-        records, digests = [], []
-        with open(gen / "records.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                records.append(IndexRecord(row["id"], row["text"], row["meta"]))
-                digests.append(row["digest"])
-        dense = DenseIndex.load(gen / "dense", self.settings.dense)
-        bm25 = Bm25Index.load(gen / "bm25")
+        return manifest
+
+    def _load(self) -> _State:
+        manifest = self._read_manifest()
+        try:
+            gen = self.folder / manifest["generation"]
+            records, digests = [], []
+            with open(gen / "records.jsonl", encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line)
+                    records.append(IndexRecord(row["id"], row["text"], row["meta"]))
+                    digests.append(row["digest"])
+            dense = DenseIndex.load(gen / "dense", self.settings.dense)
+            bm25 = Bm25Index.load(gen / "bm25")
+        except IndexStateError:
+            raise
+        except Exception as exc:  # missing generation, truncated records, damaged index files
+            raise IndexStateError(f"{self.folder}: index generation "
+                                  f"{manifest.get('generation')!r} is unreadable "
+                                  f"({type(exc).__name__}: {exc}); rebuild it with "
+                                  "`thematic reindex`") from exc
         return _State(records, digests, dense, bm25, manifest)
+
+    def _load_or_forget(self) -> None:
+        """Load the stored index; a damaged one is treated as absent (and the reason kept in
+        `load_error`), so the next sync rebuilds it from scratch instead of failing forever."""
+        try:
+            self._state = self._load()
+            self.load_error = None
+        except IndexStateError as exc:
+            self._state = None
+            self.load_error = exc
 
     # ---- sync --------------------------------------------------------------------------------
     def sync(self, records: Iterable[IndexRecord], progress: Progress | None = None) -> SyncReport:
@@ -166,7 +200,7 @@ class CorpusIndex:
 
     def _sync_locked(self, records: list[IndexRecord], progress: Progress | None) -> SyncReport:
         if self.exists(self.folder):  # another process may have published since we loaded
-            self._state = self._load()
+            self._load_or_forget()
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate record ids given to sync")
@@ -275,8 +309,23 @@ class CorpusIndex:
         if not self.exists(self.folder):
             given = [r.id for r in records]
             return VerifyReport(missing=given, settings_changed=False)
-        manifest = json.loads((self.folder / MANIFEST).read_text())
-        stored = dict(zip(manifest["ids"], manifest["digests"]))
+        try:
+            manifest = self._read_manifest()
+            if not (self.folder / str(manifest["generation"])).is_dir():
+                raise IndexStateError(f"{self.folder}: index generation "
+                                      f"{manifest['generation']!r} is missing; rebuild it with "
+                                      "`thematic reindex`")
+            stored = dict(zip(manifest["ids"], manifest["digests"], strict=True))
+            if self._state is None and self.load_error is not None:
+                self._load_or_forget()  # it failed to load before: is it still damaged?
+                if self.load_error is not None:
+                    raise self.load_error
+        except (IndexStateError, KeyError, TypeError, ValueError) as exc:
+            # damaged: everything needs indexing again, and `ok` is False so sync rebuilds it
+            problem = str(exc) if isinstance(exc, IndexStateError) else \
+                f"{self.folder}: index manifest is damaged ({type(exc).__name__}: {exc})"
+            return VerifyReport(missing=[r.id for r in records], settings_changed=True,
+                                unreadable=problem)
         report = VerifyReport(settings_changed=self._settings_changed(manifest))
         seen = set()
         for rec in records:

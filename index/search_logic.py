@@ -81,15 +81,18 @@ def rank_candidates(
         dpos, _ = dense.search_positions(qvec, n, mask)
         bpos, _, bm25_all = bm25.search_positions(query, n, mask)
         cands = _fuse(qvec, dpos, bpos, bm25_all, dense, settings)
+    tail: list[Candidate] = []
     if reranker is not None and cands:
         top = cands[: settings.rerank.top_n]
         scores = rerank_scores(reranker, query, texts([c.pos for c in top]))
         for c, s in zip(top, scores.tolist()):
             c.rerank_score = c.score = float(s)
-        cands = sorted(top, key=lambda c: -c.score) + cands[len(top):]
+        # The tail keeps fused scores, which are on another scale than cross-encoder logits:
+        # it is never mixed into the reranked top, only used to fill up to k after it.
+        cands, tail = sorted(top, key=lambda c: -c.score), cands[len(top):]
     if diversify is not None and len(cands) > 1:
         vecs = dense.vectors(np.array([c.pos for c in cands], dtype=np.int64))
         grp = groups([c.pos for c in cands]) if groups is not None else None
         order = mmr(np.array([c.score for c in cands]), vecs, diversify, k, grp)
         cands = [cands[i] for i in order]
-    return cands[:k]
+    return (cands + tail)[:k]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from index.errors import ReadError
 
-__all__ = ["canonicalise", "sentence_spans", "find_verbatim", "decode_bytes"]
+__all__ = ["canonicalise", "sentence_spans", "find_verbatim", "decode_bytes", "trim_span"]
 
 # C0 controls other than \t and \n, plus DEL. \r is handled before this runs.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -84,7 +84,8 @@ def _is_boundary(text: str, punct_start: int, next_char: str) -> bool:
     return not (next_char.isdigit() and token in ("no", "nos", "p", "pp", "para"))
 
 
-def _trimmed(text: str, s: int, e: int) -> tuple[int, int] | None:
+def trim_span(text: str, s: int, e: int) -> tuple[int, int] | None:
+    """`(s, e)` narrowed past leading and trailing whitespace; None if nothing is left."""
     while s < e and text[s].isspace():
         s += 1
     while e > s and text[e - 1].isspace():
@@ -110,11 +111,11 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             cut = m.end()
         else:
             continue
-        span = _trimmed(text, seg_start, cut)
+        span = trim_span(text, seg_start, cut)
         if span:
             spans.append(span)
         seg_start = cut
-    span = _trimmed(text, seg_start, end)
+    span = trim_span(text, seg_start, end)
     if span:
         spans.append(span)
     return spans

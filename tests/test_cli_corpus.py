@@ -67,3 +67,14 @@ def test_remove_and_verify(project_dir, tmp_path):
     result = runner.invoke(app, ["remove", "d.md", "--yes", "-p", str(project_dir)])
     assert result.exit_code == 0 and "Removed d.md" in result.output
     assert json.loads(runner.invoke(app, ["sources", "--json", "-p", str(project_dir)]).stdout) == []
+
+
+def test_damaged_index_is_named_by_verify_and_rebuilt_by_reindex(project_dir, tmp_path):
+    doc = tmp_path / "d.md"
+    doc.write_text("# Strategy\n\nWe will share data.\n\nWe will fund prevention.\n")
+    runner.invoke(app, ["ingest", str(doc), "-p", str(project_dir)])
+    (project_dir / "index" / "manifest.json").write_text('{"trunc')
+    result = runner.invoke(app, ["verify", "-p", str(project_dir)])
+    assert result.exit_code == 1 and "cannot be read" in result.output and "Traceback" not in result.output
+    assert runner.invoke(app, ["reindex", "-p", str(project_dir)]).exit_code == 0
+    assert runner.invoke(app, ["verify", "-p", str(project_dir)]).exit_code == 0

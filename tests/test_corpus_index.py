@@ -186,3 +186,56 @@ def test_empty_index_and_query(tmp_path) -> None:
     assert idx.search("anything") == []
     idx.sync([])
     assert idx.search("anything") == [] and len(idx) == 0
+
+
+class NegativeCrossEncoder:
+    """Cross-encoders return logits, often all negative: far below the fused scores of the tail."""
+
+    def predict(self, pairs):
+        return np.array([-2.0 if "volunteers" in p else -8.0 for _, p in pairs])
+
+
+def test_rerank_then_diversify_keeps_reranked_order(tmp_path) -> None:
+    s = SearchSettings()
+    s.rerank.top_n = 3
+    idx = CorpusIndex(tmp_path / "rd", s, HashingEmbedder(), reranker=NegativeCrossEncoder())
+    idx.sync(CORPUS)
+    hits = idx.search("funding clinics", k=3, rerank=True, diversify=0.9)
+    assert hits[0].id == 4 and hits[0].rerank_score == -2.0
+    assert all(h.rerank_score is not None for h in hits)  # no fused-score tail jumps ahead
+    more = idx.search("funding clinics", k=5, rerank=True, diversify=0.9)
+    assert [h.rerank_score is not None for h in more] == [True] * 3 + [False] * 2
+
+
+def _damage_manifest(folder, how: str) -> None:
+    import json
+
+    path = folder / "manifest.json"
+    if how == "truncated":
+        path.write_text(path.read_text()[:40])
+    else:
+        manifest = json.loads(path.read_text())
+        manifest["generation"] = "gen-999999"
+        path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("how", ["truncated", "missing generation"])
+def test_damaged_index_is_reported_and_rebuilt(tmp_path, index: CorpusIndex, how: str) -> None:
+    folder = tmp_path / "idx"
+    _damage_manifest(folder, how)
+    with pytest.raises(IndexStateError, match="idx"):
+        index._load()
+    damaged = CorpusIndex(folder, embedder=HashingEmbedder())  # no traceback on open
+    assert len(damaged) == 0 and damaged.search("funding") == []
+    assert damaged.load_error is not None and str(folder) in str(damaged.load_error)
+    report = damaged.verify(CORPUS)
+    assert not report.ok and report.unreadable and report.settings_changed
+    assert sorted(report.missing) == [r.id for r in CORPUS]
+    rebuilt = damaged.sync(CORPUS)
+    assert rebuilt.added == 6 and rebuilt.embedded == 0 and rebuilt.from_cache == 6
+    reopened = CorpusIndex(folder, embedder=HashingEmbedder())
+    assert reopened.load_error is None and len(reopened) == 6 and reopened.verify(CORPUS).ok
+    assert reopened.search("emergency admissions", k=1, mode="bm25")[0].id in (5, 6)
+    # a live handle whose index is damaged under it rebuilds on sync too
+    _damage_manifest(folder, how)
+    assert reopened.sync(CORPUS).added == 6 and CorpusIndex(folder, embedder=HashingEmbedder()).verify(CORPUS).ok

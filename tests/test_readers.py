@@ -205,3 +205,25 @@ def test_xlsx(tmp_path):
     assert "sheet 'Nope' not found; sheets are: Answers" in _error(
         tmp_path / "s.xlsx", ReadOptions(text_column="text", sheet="Nope"))
     assert "column 'answer' not found" in _error(tmp_path / "s.xlsx", ReadOptions(text_column="answer"))
+
+
+def test_clean_pages_keeps_paragraph_breaks():
+    # the line before the break is full width, so only the blank line says the paragraph ends
+    para1 = "The first paragraph of the policy runs across two lines\nand its last line is full width too."
+    para2 = "A second paragraph starts after the blank line here."
+    cleaned = clean_pages([para1 + "\n\n" + para2])
+    assert cleaned[0] == ("The first paragraph of the policy runs across two lines and its last line is"
+                          " full width too.\n\n" + para2)
+    # a MAXQDA carry-over is still dropped, and the blank lines after it are kept
+    repeat = "a paragraph cut by the page break"
+    cleaned = clean_pages(["Intro line of the first page.\n" + repeat, repeat + "\n\nNew paragraph.\n\nAnother."])
+    assert cleaned[1] == "New paragraph.\n\nAnother."
+
+
+def test_caption_entities_are_unescaped(tmp_path):
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Ann>Fine &amp; well, &lt;mostly&gt;.\n"
+    (tmp_path / "e.vtt").write_text(vtt)
+    assert _one(tmp_path / "e.vtt").text == "[00:00:01] Ann: Fine & well, <mostly>."
+    srt = "1\n00:00:01,000 --> 00:00:02,000\nDan: Fine &amp; well\n"
+    (tmp_path / "e.srt").write_text(srt)
+    assert _one(tmp_path / "e.srt").text == "[00:00:01] Dan: Fine & well"

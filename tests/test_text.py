@@ -105,3 +105,13 @@ def test_decode_bytes_rejects_binary():
     assert "pic.txt" in str(err.value) and "binary" in str(err.value)
     with pytest.raises(ReadError):
         decode_bytes(bytes(range(1, 9)) * 50, "ctl.txt")
+
+
+def test_trim_span_is_shared_with_chunking():
+    from index import chunking
+    from index.text import trim_span
+
+    assert trim_span("  ab c \n", 0, 8) == (2, 6)
+    assert trim_span(" x ", 1, 2) == (1, 2)
+    assert trim_span("   \n", 0, 4) is None and trim_span("abc", 2, 2) is None
+    assert chunking.trim_span is trim_span and not hasattr(chunking, "_trim")

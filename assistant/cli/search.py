@@ -47,9 +47,11 @@ def verify(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         report = verify_index(proj)
     if json_out:
         print_json({"ok": report.ok, "missing": report.missing, "stale": report.stale, "extra": report.extra,
-                    "settings_changed": report.settings_changed})
+                    "settings_changed": report.settings_changed, "unreadable": report.unreadable})
     elif report.ok:
         console.print("index is in step with the project")
+    elif report.unreadable:
+        console.print(f"index cannot be read ({report.unreadable}); run `thematic reindex` to rebuild it")
     else:
         console.print(f"index needs repair: {len(report.missing)} missing, {len(report.stale)} stale, "
                       f"{len(report.extra)} extra{', settings changed' if report.settings_changed else ''}; "

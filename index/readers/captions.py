@@ -8,6 +8,7 @@ speaker continues the current turn: voice tags are usually given only when the s
 
 from __future__ import annotations
 
+import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ def _hms(seconds: float) -> str:
 def _merge(captions) -> list[_Turn]:
     turns: list[_Turn] = []
     for cap in captions:
-        words = " ".join(canonicalise(cap.text).split())
+        words = " ".join(canonicalise(html.unescape(cap.text)).split())  # "&amp;" -> "&"
         speaker = getattr(cap, "voice", None)
         if not speaker:
             m = label_match(words)

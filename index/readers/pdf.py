@@ -152,12 +152,24 @@ def _drop_repeated_carryover(pages: list[list[str]]) -> list[list[str]]:
     for lines in pages:
         body = [ln for ln in lines if ln]
         prev = [ln for ln in out[-1] if ln] if out else []
+        kept = list(lines)  # blank lines stay: they are the paragraph breaks `_rejoin` needs
         for k in range(min(len(prev), len(body), 30), 0, -1):
             if prev[-k:] == body[:k] and sum(map(len, body[:k])) >= 20:
-                body = body[k:]
+                kept = _without_first_filled(lines, k)
                 break
-        out.append(body)
+        out.append(kept)
     return out
+
+
+def _without_first_filled(lines: list[str], k: int) -> list[str]:
+    """`lines` minus its first `k` non-empty lines (and the blank lines among them)."""
+    seen = 0
+    for i, ln in enumerate(lines):
+        if ln:
+            seen += 1
+            if seen == k:
+                return lines[i + 1:]
+    return []
 
 
 def _is_label_only(line: str) -> bool:
