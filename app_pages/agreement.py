@@ -4,7 +4,6 @@ download writes the file into the project's exports/ folder too, and is audited.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,10 +80,8 @@ with tab_export:
 
     def _build(name: str, writer: Callable[[Path], object]) -> Callable[[], bytes]:
         def data() -> bytes:
-            tmp = Path(tempfile.mkdtemp(prefix="thematic-export-")) / name
-            writer(tmp)
-            out = project.exports_dir / name
-            out.write_bytes(tmp.read_bytes())
+            out = project.exports_dir / name  # the exporters write atomically (temp file + os.replace)
+            writer(out)
             return out.read_bytes()
         return data
 

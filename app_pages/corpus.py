@@ -130,17 +130,19 @@ with tab_add:
         files = st.file_uploader("Files", accept_multiple_files=True, label_visibility="collapsed")
         meta_up = st.file_uploader("metadata.csv (optional)", type=["csv"], key="meta_upload")
         if st.button("Add uploaded files", type="primary", disabled=not files):
-            tmp = Path(tempfile.mkdtemp(prefix="thematic-upload-"))
-            paths = []
-            for f in files or []:
-                target = tmp / Path(f.name).name
-                target.write_bytes(f.getvalue())
-                paths.append(target)
-            meta_path = None
-            if meta_up is not None:
-                meta_path = tmp / "metadata.csv"
-                meta_path.write_bytes(meta_up.getvalue())
-            _ingest(paths, meta_path, kind_arg)
+            # uploads are confidential: the copies on disk are removed as soon as the ingest is done
+            with tempfile.TemporaryDirectory(prefix="thematic-upload-") as tmpdir:
+                tmp = Path(tmpdir)
+                paths = []
+                for f in files or []:
+                    target = tmp / Path(f.name).name
+                    target.write_bytes(f.getvalue())
+                    paths.append(target)
+                meta_path = None
+                if meta_up is not None:
+                    meta_path = tmp / "metadata.csv"
+                    meta_path.write_bytes(meta_up.getvalue())
+                _ingest(paths, meta_path, kind_arg)
     with folder_col:
         st.markdown("**Or a folder on this machine**")
         folder = st.text_input("Folder path", placeholder="/path/to/transcripts")

@@ -4,7 +4,6 @@ Markdown or DOCX."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -113,14 +112,21 @@ with basket_col:
         if checked is not None:
             markdown = writeup.to_markdown(checked)
 
-            def _docx() -> bytes:
-                out = Path(tempfile.mkdtemp(prefix="thematic-docx-")) / "writeup.docx"
-                return Path(writeup.export_writeup(project, "docx", out)).read_bytes()
+            def _docx() -> bytes:  # built in memory: a download writes nothing to disk
+                return writeup.docx_bytes(checked)
 
-            d1, d2 = st.columns(2)
+            def _save() -> list[Path]:
+                return [writeup.export_writeup(project, fmt) for fmt in ("md", "docx")]
+
+            d1, d2, d3 = st.columns(3)
             d1.download_button("Download Markdown", markdown, file_name="writeup.md", mime="text/markdown",
-                               on_click=lambda: writeup.export_writeup(project, "md"), type="primary", key="dl_md")
+                               type="primary", key="dl_md")
             d2.download_button("Download DOCX", _docx, file_name="writeup.docx", key="dl_docx",
                                mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+            if d3.button("Save to the exports folder", key="save_writeup",
+                         help=f"Writes writeup.md and writeup.docx into {project.exports_dir} (recorded in the audit log)"):
+                saved = ui.run(_save, "Exporting the write-up")
+                if saved:
+                    st.toast("Saved " + " and ".join(f"`{p.name}`" for p in saved) + f" in `{project.exports_dir}`")
             with st.expander("Preview (Markdown)"):
                 st.code(markdown, language="markdown", wrap_lines=True)

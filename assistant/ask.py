@@ -122,11 +122,10 @@ def _history_text(history: Sequence[Any] | None) -> str:
 def gather_evidence(project: Project, query: str, k: int, filters: Mapping[str, Any] | None,
                     min_similarity: float, ctx: QuoteContext) -> list[Quote]:
     """Excerpts similar enough to count as evidence, as verbatim quotes."""
-    from .search import ensure_index
+    from .search import search
 
-    ensure_index(project)
-    hits = project.corpus_index.search(query, k=k, filters=dict(filters) if filters else None,
-                                       exclude_interviewer=True, diversify=0.7)
+    hits = search(project, query, k=k, filters=dict(filters) if filters else None,
+                  exclude_interviewer=True, diversify=0.7)
     out = []
     for h in hits:
         # evidence = semantically close, or sharing the question's content words (BM25 drops

@@ -299,7 +299,16 @@ def _target(project: Project, code: str | None, theme: str | None, query: str | 
         raise ThematicError("give exactly one of a code, a theme or a query")
     if code is not None:
         c = store.get_code(code)
-        ids = [c.id] + [d.id for d in store.list_codes() if d.parent_id == c.id]
+        children: dict[int, list[int]] = {}
+        for d in store.list_codes():
+            if d.parent_id is not None and d.id is not None:
+                children.setdefault(int(d.parent_id), []).append(int(d.id))
+        ids, todo = [c.id], [c.id]
+        while todo:  # all descendants (Housing > Damp > Mould), each once
+            for k in children.get(int(todo.pop()), []):  # type: ignore[arg-type]
+                if k not in ids:
+                    ids.append(k)
+                    todo.append(k)
         text = " ".join(x for x in (c.name, c.definition, c.include) if x)
         return text, [int(i) for i in ids if i is not None], f"Code: {c.name}"
     if theme is not None:
@@ -308,6 +317,15 @@ def _target(project: Project, code: str | None, theme: str | None, query: str | 
         return " ".join([t.name, t.summary[:500], *names]), list(t.code_ids), f"Theme: {t.name}"
     assert query is not None
     return query, [], ""
+
+
+def accepted_codings_by_code(project: Project) -> dict[int, list[Coding]]:
+    """Every active analyst (non-AI) coding, grouped by code id, from one query."""
+    out: dict[int, list[Coding]] = {}
+    for c in project.store.list_codings():
+        if not is_ai_coder(c.coder):
+            out.setdefault(int(c.code_id), []).append(c)
+    return out
 
 
 def accepted_codings(project: Project, code_ids: Iterable[int]) -> list[Coding]:
@@ -337,12 +355,10 @@ def search_candidates(project: Project, queries: Sequence[str], n: int, filters:
                       include_interviewer: bool) -> list[Candidate]:
     """Hybrid search for the main query and the example queries, fused with RRF; `why` keeps the
     main query's ranks so the analyst sees where a quote came from."""
-    from .search import ensure_index
+    from .search import search
 
-    ensure_index(project)
-    index = project.corpus_index
-    runs = [index.search(q, k=n, filters=dict(filters) if filters else None,
-                         exclude_interviewer=not include_interviewer) for q in queries if q.strip()]
+    runs = [search(project, q, k=n, filters=dict(filters) if filters else None,
+                   exclude_interviewer=not include_interviewer) for q in queries if q.strip()]
     if not runs:
         return []
     hits = {h.id: h for run in reversed(runs) for h in run}

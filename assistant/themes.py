@@ -18,7 +18,7 @@ and each of those goes to the audit log with the analyst as actor."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,14 @@ from .citations import verify_text
 from .errors import ThematicError
 from .models import Code, Coding, Theme
 from .project import Project
-from .quotes import QuoteContext, accepted_codings, embed_texts, quotes_for_spans, unit
+from .quotes import (
+    QuoteContext,
+    accepted_codings,
+    accepted_codings_by_code,
+    embed_texts,
+    quotes_for_spans,
+    unit,
+)
 
 Progress = Callable[[int, int], None]
 SUMMARY_WORDS = 200
@@ -117,10 +124,11 @@ def draft_themes(project: Project, n_themes: int | None = None, llm: Any = None,
 def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any = None,
                         progress: Progress | None = None, cache: bool = True) -> DraftReport:
     store = project.store
-    codes = [c for c in store.list_codes() if accepted_codings(project, [int(c.id)])]  # type: ignore[arg-type]
+    by_code = accepted_codings_by_code(project)
+    codes = [c for c in store.list_codes() if by_code.get(int(c.id))]  # type: ignore[arg-type]
     if not codes:
         raise ThematicError("no accepted codings yet: code some excerpts before drafting themes")
-    codings = {int(c.id): accepted_codings(project, [int(c.id)]) for c in codes}  # type: ignore[arg-type]
+    codings = {int(c.id): by_code[int(c.id)] for c in codes}  # type: ignore[arg-type]
     vectors = code_vectors(project, codes, codings)
     labels, silhouettes = cluster_codes(vectors, n_themes)
     groups: dict[int, list[int]] = {}
@@ -129,8 +137,7 @@ def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any 
     ctx = QuoteContext(project)
     clusters = sorted(groups.values(), key=lambda g: -sum(len(codings[int(codes[i].id)]) for i in g))  # type: ignore[arg-type]
     docs = [" ".join(x.text for i in g for x in codings[int(codes[i].id)]) for g in clusters]  # type: ignore[arg-type]
-    coded = {(x.source_id, x.start) for cs in codings.values() for x in cs}
-    rest = " ".join(e.text for es in ctx.excerpts.values() for e in es if (e.source_id, e.start) not in coded)
+    rest = " ".join(e.text for e in uncoded_excerpts(ctx, by_code.values()))
     terms = distinctive_terms(docs, rest)
     with store.transaction():
         _supersede_drafts(project)
@@ -145,6 +152,20 @@ def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any 
             if progress:
                 progress(n, len(clusters))
     return result
+
+
+def uncoded_excerpts(ctx: QuoteContext, codings: Iterable[list[Coding]]) -> list[Any]:
+    """Excerpts no accepted coding touches, by excerpt id or by overlapping span (a coding in the
+    middle of an excerpt counts): the "rest of the corpus" for distinctive terms."""
+    ids: set[int] = set()
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for cs in codings:
+        for x in cs:
+            if x.excerpt_id is not None:
+                ids.add(int(x.excerpt_id))
+            spans.setdefault(x.source_id, []).append((x.start, x.end))
+    return [e for es in ctx.excerpts.values() for e in es
+            if e.id not in ids and not any(s < e.end and e.start < t for s, t in spans.get(e.source_id, []))]
 
 
 def _supersede_drafts(project: Project) -> None:
@@ -346,7 +367,9 @@ def coverage_matrix(project: Project, by: str = "participant", unit: str = "code
     else:
         rows = [(t.name, t.code_ids) for t in project.store.list_themes() if t.status != "rejected"]
     columns = sorted({col(s) for s in ctx.sources.values()})
-    data = {name: Counter(col(ctx.sources[x.source_id]) for x in accepted_codings(project, ids)) for name, ids in rows}
+    by_code = accepted_codings_by_code(project)
+    data = {name: Counter(col(ctx.sources[x.source_id]) for i in ids for x in by_code.get(int(i), [])
+                          if x.source_id in ctx.sources) for name, ids in rows}
     frame = pd.DataFrame([[data[name].get(c, 0) for c in columns] for name, _ in rows],
                          index=[name for name, _ in rows], columns=columns, dtype=int)
     frame.index.name, frame.columns.name = unit, by

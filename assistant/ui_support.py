@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -22,8 +21,6 @@ from .settings import LLMSettings
 FAKE_EMBEDDER_ENV = "THEMATIC_FAKE_EMBEDDER"
 PROJECT_ENV = "THEMATIC_PROJECT"
 DEFAULT_DEMO = "demo-project"
-CITE_RE = re.compile(r"\[\s*(S\d+\s*:\s*\d+\s*[-\u2013]\s*\d+(?:\s*[,;]\s*S\d+\s*:\s*\d+\s*[-\u2013]\s*\d+)*)\s*\]")
-SPAN_RE = re.compile(r"S(\d+)\s*:\s*(\d+)\s*[-\u2013]\s*(\d+)")
 
 
 # -- which project --------------------------------------------------------------------------------
@@ -198,10 +195,15 @@ def split_citations(text: str) -> list[str | tuple[int, int, int]]:
     UI can turn each citation into a link to the cited words."""
     out: list[str | tuple[int, int, int]] = []
     prev = 0
-    for m in CITE_RE.finditer(text):
+    from .citations import GROUP_RE, parse_citations
+
+    for m in GROUP_RE.finditer(text):
+        cites = parse_citations(m.group(0))
+        if not cites or any(c.source_id is None for c in cites):
+            continue  # a group citing evidence ids ([E2], [S3:1-5, Q1]) stays as text
         if m.start() > prev:
             out.append(text[prev:m.start()])
-        out.extend((int(a), int(b), int(c)) for a, b, c in SPAN_RE.findall(m.group(1)))
+        out.extend((int(c.source_id), int(c.start), int(c.end)) for c in cites)  # type: ignore[arg-type]
         prev = m.end()
     if prev < len(text):
         out.append(text[prev:])

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ThematicError, VerificationError
+from .exports import write_text_atomic
 from .models import BasketItem, Quote
 from .project import Project
+from .refi.export import atomic_write_bytes
 from .verbatim import check_quote
 
 DEFAULT_GROUP = "Quotes"
@@ -57,6 +59,16 @@ def to_markdown(items: Sequence[BasketItem], title: str = "Quotes for the write-
 
 
 def to_docx(items: Sequence[BasketItem], path: Path, title: str = "Quotes for the write-up") -> Path:
+    """Write the DOCX atomically (temp file beside `path`, then os.replace)."""
+    data = docx_bytes(items, title)
+    atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(data))
+    return Path(path)
+
+
+def docx_bytes(items: Sequence[BasketItem], title: str = "Quotes for the write-up") -> bytes:
+    """The write-up as DOCX bytes, built in memory (for a download or an atomic write)."""
+    import io
+
     from docx import Document
     from docx.shared import Pt
 
@@ -77,8 +89,9 @@ def to_docx(items: Sequence[BasketItem], path: Path, title: str = "Quotes for th
                 note = doc.add_paragraph()
                 note.add_run("Note: ").bold = True
                 note.add_run(item.note)
-    doc.save(str(path))
-    return path
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
 
 
 def export_writeup(project: Project, fmt: str = "md", out: str | Path | None = None) -> Path:
@@ -90,7 +103,7 @@ def export_writeup(project: Project, fmt: str = "md", out: str | Path | None = N
         raise ThematicError("the write-up basket is empty (add quotes with `thematic quotes ... --add`)")
     path = Path(out) if out else project.exports_dir / f"writeup.{fmt}"
     if fmt == "md":
-        path.write_text(to_markdown(items), encoding="utf-8")
+        write_text_atomic(path, to_markdown(items))
     else:
         to_docx(items, path)
     project.store.audit(project.analyst, "export", "writeup", None, format=fmt, path=str(path), items=len(items))

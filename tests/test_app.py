@@ -232,6 +232,7 @@ def test_split_citations_and_project_resolution(tmp_path: Path) -> None:
 
     assert split_citations("Damp drives it [S3:10-20, S4:5-9]. Also cost [E2].") == [
         "Damp drives it ", (3, 10, 20), (4, 5, 9), ". Also cost [E2]."]
+    assert split_citations("Mixed [S3:10-20; E2] and [S5: 1\u20132].") == ["Mixed [S3:10-20; E2] and ", (5, 1, 2), "."]
     assert project_dir_from(["--project", str(tmp_path)], {}) == (tmp_path, False)
     assert project_dir_from([], {"THEMATIC_PROJECT": "x"}) == (Path("x"), False)
     assert project_dir_from([], {})[1] is True

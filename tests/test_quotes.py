@@ -133,3 +133,23 @@ def test_quote_windows_stop_at_paragraph_breaks_and_skip_headings():
     joinable = [True, False]
     span, _ = choose_window(sents, vecs, np.array([1.0, 0, 0]), 10, 400, None, joinable)
     assert "\n\n" not in text[span[0]:span[1]]
+
+
+def test_code_quotes_include_all_descendants_codings(tmp_path):
+    """Housing > Damp > Mould: a quote coded with the grandchild counts for the top code."""
+    from assistant.models import Code
+
+    p = build_project(tmp_path / "proj", codings=False)
+    try:
+        housing = p.store.get_code("Housing and health")
+        damp = p.store.add_code(Code(name="Damp", definition="Damp homes", parent_id=housing.id))
+        p.store.add_code(Code(name="Mould", definition="Mould in homes", parent_id=damp.id))
+        add_coding(p, "P04", "Social prescribing links them to housing advice and warm home grants.", "Mould", "alice")
+        for code in ("Housing and health", "Damp", "Mould"):
+            r = find_quotes(p, code=code, k=5)
+            coded = [q for q in r.quotes if q.origin == "coding"]
+            assert [q.source_name for q in coded] == ["P04"], code
+            assert "Social prescribing" in coded[0].text
+            assert _verbatim(p, r.quotes)
+    finally:
+        p.close()

@@ -85,3 +85,40 @@ def test_crosstab_and_coverage(project):
     assert by_kind.to_numpy().sum() == 7
     everyone = set(cross["participants_touching"]) | set(cross["participants_never"])
     assert everyone == {"Alice Smith", "Bob Jones", "Carol White", "Dan Brown"}
+
+
+def test_rest_of_corpus_leaves_out_excerpts_coded_in_the_middle(project, monkeypatch):
+    """P04's answer is coded mid-excerpt ("Data sharing with the council ..."): it is coded text,
+    not "rest of the corpus", even though no coding starts where the excerpt starts."""
+    seen = {}
+    real = th.distinctive_terms
+
+    def spy(docs, rest, top=8):
+        seen["rest"] = rest
+        return real(docs, rest, top)
+
+    monkeypatch.setattr(th, "distinctive_terms", spy)
+    th.draft_themes_report(project, n_themes=2)
+    assert "Data sharing with the council would let us find the people at risk." not in seen["rest"]
+    assert "Patients with cold homes" not in seen["rest"]  # same excerpt, before the coding
+    assert "Trust with the community took years to build." not in seen["rest"]  # P03 answer is coded (housing)
+    assert "Volunteers keep the food network going" not in seen["rest"]  # coded at its start
+    assert "What do you see in general practice?" in seen["rest"]  # uncoded excerpts stay
+
+
+def test_codings_are_read_with_one_query(project, monkeypatch):
+    calls = []
+    real = project.store.list_codings
+
+    def counting(*a, **k):
+        calls.append((a, k))
+        return real(*a, **k)
+
+    monkeypatch.setattr(project.store, "list_codings", counting)
+    frame = th.coverage_matrix(project, by="kind", unit="code")
+    assert len(calls) == 1 and frame.to_numpy().sum() == 7
+    calls.clear()
+    monkeypatch.setattr(th, "quotes_for_spans", lambda *a, **k: type("R", (), {"quotes": []})())
+    monkeypatch.setattr("assistant.quotes.find_quotes", lambda *a, **k: type("R", (), {"quotes": []})())
+    th.draft_themes_report(project, n_themes=2)
+    assert len(calls) == 1

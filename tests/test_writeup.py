@@ -52,6 +52,46 @@ def test_reordered_basket_exports_in_order(project, tmp_path):
     md = export_writeup(project, "md", tmp_path / "w.md").read_text()
     texts = [i.quote.text for i in project.store.list_basket()]
     assert md.index(texts[0]) < md.index(texts[-1]) or len({i.quote.attributes.get("_group") for i in project.store.list_basket()}) > 1
+    # within one group the export follows the (reversed) basket order
+    housing = [i.quote.text for i in project.store.list_basket()
+               if i.quote.attributes.get("_group") == "Code: Housing and health"]
+    assert len(housing) >= 2
+    at = [md.index(f"> {t}") for t in housing]
+    assert at == sorted(at)
+    original = [i.quote.text for i in items if i.quote.attributes.get("_group") == "Code: Housing and health"]
+    assert housing == list(reversed(original))
+
+
+def test_exports_are_atomic(project, tmp_path, monkeypatch):
+    """A failed export leaves the previous file as it was and no temp file behind."""
+    import os
+
+    import docx.document
+
+    _fill(project)
+    md, dx = tmp_path / "w.md", tmp_path / "w.docx"
+    md.write_text("previous", encoding="utf-8")
+    dx.write_bytes(b"previous")
+
+    def broken_replace(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        export_writeup(project, "md", md)
+    monkeypatch.undo()
+
+    def broken_save(self, target):
+        if isinstance(target, str):
+            target = open(target, "wb")  # noqa: SIM115
+        target.write(b"PK half a docx")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(docx.document.Document, "save", broken_save)
+    with pytest.raises(OSError):
+        export_writeup(project, "docx", dx)
+    assert md.read_text(encoding="utf-8") == "previous" and dx.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".w.")) == []
 
 
 def test_empty_basket_and_bad_format_are_clear_errors(project):
