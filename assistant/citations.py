@@ -138,6 +138,18 @@ def _resolve(c: Citation, evidence: Mapping[str, Quote], sources: Mapping[int, S
     return None
 
 
+def _find_quoted(claimed: str, valid: list[tuple[Citation, Quote]],
+                 sources: Mapping[int, Source]) -> tuple[Citation, Quote] | None:
+    """The cited evidence item that holds `claimed` verbatim, as a quote of just those words."""
+    for c, q in valid:
+        src = sources.get(q.source_id)
+        loc = locate(src.text, claimed, within=(q.start, q.end), min_ratio=1.0) if src else None
+        if loc is not None:
+            return c, make_quote(src, loc.start, loc.end, attribution=q.attribution,  # type: ignore[arg-type]
+                                 excerpt_id=q.excerpt_id, origin=q.origin, attributes=q.attributes)
+    return None
+
+
 def _verify_unit(sentence: str, evidence: Mapping[str, Quote], sources: Mapping[int, Source],
                  bad_citation: str, render_spans: bool, out: VerifiedText) -> str | None:
     valid: list[tuple[Citation, Quote]] = []
@@ -158,20 +170,13 @@ def _verify_unit(sentence: str, evidence: Mapping[str, Quote], sources: Mapping[
         out.fabricated_quotes += 1
         out.removed_sentences.append(sentence)
         return None
-    for m in QUOTED_RE.finditer(bare):
-        claimed = m.group(1) or m.group(2) or ""
-        hit = None
-        for c, q in valid:
-            src = sources.get(q.source_id)
-            loc = locate(src.text, claimed, within=(q.start, q.end), min_ratio=1.0) if src else None
-            if loc is not None:
-                hit = (c, make_quote(src, loc.start, loc.end, attribution=q.attribution,  # type: ignore[arg-type]
-                                     excerpt_id=q.excerpt_id, origin=q.origin, attributes=q.attributes))
-                break
-        if hit is None:
-            out.fabricated_quotes += 1
-            out.removed_sentences.append(sentence)
-            return None
+    hits = [_find_quoted(m.group(1) or m.group(2) or "", valid, sources) for m in QUOTED_RE.finditer(bare)]
+    if None in hits:  # every invented quote is counted, not just the first in its sentence
+        out.fabricated_quotes += hits.count(None)
+        out.removed_sentences.append(sentence)
+        return None
+    for hit in hits:
+        assert hit is not None
         raw = hit[0].raw
         # two passages quoted from one evidence item: cite the item whole rather than guess
         same = raw in narrowed and narrowed[raw] is not None and (narrowed[raw].start, narrowed[raw].end) == (hit[1].start, hit[1].end)  # type: ignore[union-attr]

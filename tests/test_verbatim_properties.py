@@ -93,10 +93,10 @@ def test_verify_text_never_returns_an_unverified_span(project, data):
     if invented:  # caught: counted as fabricated, or its sentence went for a bad citation first
         assert v.fabricated_quotes >= 1 or (mode == "drop_sentence" and v.removed_sentences)
         if mode == "drop_citation":
-            # counted once per sentence holding one (the sentence goes at the first), so every
-            # sentence with an invented quote adds one
+            # every invented quote is counted, even several in one sentence
             units = [reply[a:b] for a, b in _units(reply)]
             assert v.fabricated_quotes >= max(1, sum(any(f in u for f in invented) for u in units))
+            assert v.fabricated_quotes >= len(set(invented))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
