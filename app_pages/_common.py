@@ -13,15 +13,15 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from assistant.errors import ThematicError
-from assistant.project import DB_NAME, SETTINGS_NAME, Project
-from assistant.settings import Settings
-from assistant.ui_support import (
+from app_pages.support import (
     code_chip,
     fake_embedder_dim,
     project_dir_from,
     remote_notice,
 )
+from assistant.errors import ThematicError
+from assistant.project import DB_NAME, SETTINGS_NAME, Project
+from assistant.settings import Settings
 
 T = TypeVar("T")
 

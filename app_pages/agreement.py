@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
-from assistant import agreement as ag
+from assistant.coding import agreement as ag
 
 project = ui.open_project()
 ui.heading("Agreement & export", "Inter-coder agreement for your methods section, and files for other tools.")
@@ -85,8 +85,8 @@ with tab_export:
             return out.read_bytes()
         return data
 
-    from assistant import exports
-    from assistant.refi.export import export_qdc, export_qdpx
+    from assistant.exchange import exports
+    from assistant.exchange.refi.export import export_qdc, export_qdpx
 
     stem = project.folder.name
     items = [

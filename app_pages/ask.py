@@ -6,9 +6,15 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _common as ui
-from assistant.ask import ask
+from app_pages.support import (
+    answer_turn,
+    load_chat,
+    quote_html,
+    save_chat,
+    split_citations,
+)
 from assistant.models import Quote
-from assistant.ui_support import answer_turn, load_chat, quote_html, save_chat, split_citations
+from assistant.writing.ask import ask
 
 project = ui.open_project()
 ui.heading("Ask", "Questions answered from the corpus only, with verified citations. "

@@ -9,10 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
-from assistant import codebook as cb
-from assistant import decisions
-from assistant.suggest import list_suggestions
-from assistant.ui_support import excerpt_html, undoable_decisions
+from app_pages.support import excerpt_html, undoable_decisions
+from assistant.coding import codebook as cb
+from assistant.coding import decisions
+from assistant.coding.suggest import list_suggestions
 
 project = ui.open_project()
 store = project.store
@@ -230,7 +230,7 @@ with side:
                            index=list(sources).index(source_f) if source_f in sources else 0) if sources else None
     c1, c2 = st.columns(2)
     if c1.button("Suggest for source", disabled=run_src is None):
-        from assistant.suggest import suggest_source
+        from assistant.coding.suggest import suggest_source
 
         with st.spinner(f"Suggesting codes for {sources.get(run_src)}…"):
             made = ui.run(lambda: suggest_source(project, run_src, engine=engine), f"Suggesting codes for {sources.get(run_src)}")
@@ -238,7 +238,7 @@ with side:
             ui.flash(f"{len(made)} suggestions for {sources.get(run_src)}")
             st.rerun()
     if c2.button("Pre-code all", help="Run the engine over every excerpt (resumable)."):
-        from assistant.precode import precode
+        from assistant.coding.precode import precode
 
         bar = st.progress(0.0, text="Pre-coding…")
         rep = ui.run(lambda: precode(project, engine=engine,

@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages.support import coding_marks, quote_html, source_html, update_attributes
 from assistant.models import SOURCE_KINDS
-from assistant.ui_support import coding_marks, quote_html, source_html, update_attributes
 
 project = ui.open_project()
 store = project.store
@@ -95,7 +95,7 @@ with tab_read:
 
 # -- add --------------------------------------------------------------------------------------------
 def _ingest(paths: list[Path], meta: Path | None, kind: str | None) -> None:
-    from assistant.ingest import ingest_paths
+    from assistant.corpus.ingest import ingest_paths
 
     bar = st.progress(0.0, text="Reading files…")
     ibar = st.progress(0.0, text="Indexing for search…")

@@ -9,10 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import _common as ui
-from assistant import writeup
+from app_pages.support import quote_html
 from assistant.models import Quote
-from assistant.quotes import find_quotes
-from assistant.ui_support import quote_html
+from assistant.writing import writeup
+from assistant.writing.quotes import find_quotes
 
 project = ui.open_project()
 store = project.store

@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
-from assistant import themes as th
-from assistant.ui_support import quote_html
+from app_pages.support import quote_html
+from assistant.writing import themes as th
 
 project = ui.open_project()
 store = project.store

@@ -9,9 +9,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ProjectError
-from .settings import Settings
-from .store import ProjectStore
+from assistant.errors import ProjectError
+from assistant.settings import Settings
+from assistant.store import ProjectStore
 
 if TYPE_CHECKING:
     from index.corpus_index import CorpusIndex

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.config import SearchSettings
+from index.storage import write_text_atomic
 
 Provider = Literal["none", "ollama", "openai", "anthropic", "llamacpp"]
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
@@ -114,10 +115,7 @@ class Settings(Section):
 
     def save(self, path: Path) -> None:
         """Atomic replace: a crash mid-write leaves the previous settings intact."""
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_text_atomic(path, self.model_dump_json(indent=2), mode=0o600)
 
 
 def _user() -> str:

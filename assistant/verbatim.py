@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from assistant.errors import VerificationError
+from assistant.models import Quote, Source
 from index.text import find_verbatim
-
-from .errors import VerificationError
-from .models import Quote, Source
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, log, peak_rss_mb  # noqa: E402
 
-from assistant.ingest import ingest_paths  # noqa: E402
+from assistant.corpus.ingest import ingest_paths  # noqa: E402
 from assistant.project import Project  # noqa: E402
 
 VOCAB = (

@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CachedEmbedder, emit, log
 
-from assistant.suggest.learn import ACCEPTED, REJECTED, SEEN
-from assistant.suggest.offline import CodeSpecVec, OfflineScorer, ScorerParams
+from assistant.coding.suggest.learn import ACCEPTED, REJECTED, SEEN
+from assistant.coding.suggest.offline import CodeSpecVec, OfflineScorer, ScorerParams
 
 
 def load(data: Path) -> tuple[list[dict], dict[str, str]]:

@@ -28,12 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import CachedEmbedder, emit, log, peak_rss_mb  # noqa: E402
-
+from assistant.corpus.search import search, sync_index  # noqa: E402
 from assistant.models import Code, Coding, Excerpt, Source  # noqa: E402
 from assistant.project import Project  # noqa: E402
-from assistant.quotes import QuoteContext, find_quotes  # noqa: E402
-from assistant.search import search, sync_index  # noqa: E402
+from assistant.writing.quotes import QuoteContext, find_quotes  # noqa: E402
+from benchmarks._common import CachedEmbedder, emit, log, peak_rss_mb  # noqa: E402
 from index.embeddings import SentenceTransformerEmbedder  # noqa: E402
 
 SEED = 13
@@ -42,7 +41,7 @@ SEED = 13
 def build(project: Project, data: Path) -> str:
     paths = sorted((data / "transcripts").glob("P*.txt"))
     try:
-        from assistant.ingest import ingest_paths
+        from assistant.corpus.ingest import ingest_paths
 
         report = ingest_paths(project, paths, kind="interview", index=False)
         if not report.ok:

@@ -22,14 +22,20 @@ from typing import Any, Literal
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .config import SearchSettings
-from .dense import DenseIndex
-from .embeddings import CacheStats, Embedder, EmbeddingCache, Progress, embed_with_cache
-from .errors import IndexStateError
-from .lexical import Bm25Index
-from .records import IndexRecord, MetaFilter
-from .search_logic import Candidate, rank_candidates
-from .storage import fsync_tree, write_json_atomic
+from index.config import SearchSettings
+from index.dense import DenseIndex
+from index.embeddings import (
+    CacheStats,
+    Embedder,
+    EmbeddingCache,
+    Progress,
+    embed_with_cache,
+)
+from index.errors import IndexStateError
+from index.lexical import Bm25Index
+from index.records import IndexRecord, MetaFilter
+from index.search_logic import Candidate, rank_candidates
+from index.storage import fsync_tree, write_json_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -125,7 +131,7 @@ class CorpusIndex:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:  # loaded lazily: BM25-only use should not pay for torch
-            from .embeddings import SentenceTransformerEmbedder
+            from index.embeddings import SentenceTransformerEmbedder
 
             self._embedder = SentenceTransformerEmbedder.from_settings(self.settings.embedding)
         return self._embedder
@@ -379,7 +385,7 @@ class CorpusIndex:
         if self._reranker is None:
             if not self.settings.rerank.model:
                 raise IndexStateError("reranking asked for, but no rerank model is configured")
-            from .rerank import load_cross_encoder
+            from index.rerank import load_cross_encoder
 
             self._reranker = load_cross_encoder(self.settings.rerank.model)
         return self._reranker

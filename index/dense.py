@@ -15,8 +15,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .config import DenseSettings
-from .storage import load_dir_path, save_dir_atomic
+from index.config import DenseSettings
+from index.storage import load_dir_path, save_dir_atomic
 
 # Filtered searches over at most this many allowed vectors are done exactly with numpy (copying
 # a few MB is cheaper than a FAISS pass, and exact even on HNSW, whose filtered walk can come up

@@ -14,9 +14,9 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from .config import Bm25Settings
-from .dense import top_k
-from .storage import load_dir_path, save_dir_atomic
+from index.config import Bm25Settings
+from index.dense import top_k
+from index.storage import load_dir_path, save_dir_atomic
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

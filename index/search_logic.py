@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from .config import SearchSettings
-from .dense import DenseIndex
-from .embeddings import Embedder
-from .fusion import convex, mmr, rrf
-from .lexical import Bm25Index
-from .rerank import rerank_scores
+from index.config import SearchSettings
+from index.dense import DenseIndex
+from index.embeddings import Embedder
+from index.fusion import convex, mmr, rrf
+from index.lexical import Bm25Index
+from index.rerank import rerank_scores
 
 
 @dataclass

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -34,14 +35,39 @@ def fsync_tree(path: Path) -> None:
         fsync_dir(Path(root))
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_file_atomic(path: str | Path, writer: Callable[[Path], None], mode: int | None = None) -> Path:
+    """The one crash-safe file writer: `writer` fills a temp file in the same folder, which is
+    fsynced and os.replace'd onto `path`, so a crash never leaves half a file where a good one was
+    (and a failed write leaves no temp file behind). `mode` sets permissions before the swap."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        writer(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
+    return path
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, mode: int | None = None) -> Path:
+    return write_file_atomic(path, lambda tmp: tmp.write_bytes(data), mode)
+
+
+def write_text_atomic(path: str | Path, text: str, mode: int | None = None) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"), mode)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def save_dir_atomic(folder: str | Path, write_into: Callable[[Path], None]) -> None:

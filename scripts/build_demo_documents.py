@@ -88,15 +88,24 @@ def build_pdf(src: Path, dest: Path, *, title: str, author: str, subject: str,
     from reportlab import rl_config
     rl_config.invariant = 1  # fixed document ID and creation date
 
+    from xml.sax.saxutils import escape
+
     from reportlab.lib import colors
     from reportlab.lib.enums import TA_LEFT
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.platypus import (BaseDocTemplate, Frame, ListFlowable,
-                                    ListItem, PageTemplate, Paragraph, Spacer,
-                                    Table, TableStyle)
-    from xml.sax.saxutils import escape
+    from reportlab.platypus import (
+        BaseDocTemplate,
+        Frame,
+        ListFlowable,
+        ListItem,
+        PageTemplate,
+        Paragraph,
+        Spacer,
+        Table,
+        TableStyle,
+    )
 
     styles = getSampleStyleSheet()
     body = ParagraphStyle("Body", parent=styles["BodyText"], fontName="Helvetica",

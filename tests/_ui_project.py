@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.codebook import import_codebook
+from assistant.coding.precode import precode
+from assistant.corpus.ingest import ingest_paths
 from assistant.demo import corpus_dir, demo_dir
-from assistant.ingest import ingest_paths
-from assistant.precode import precode
+from assistant.exchange.codebook_files import import_codebook
 from assistant.project import Project
 from index.embeddings import HashingEmbedder
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from assistant.corpus.search import sync_index
 from assistant.models import Code, Coding, Excerpt, Source
 from assistant.project import Project
-from assistant.search import sync_index
 from index.embeddings import HashingEmbedder
 
 INTERVIEWS = {

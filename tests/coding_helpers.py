@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.codebook import CodeSpec, import_specs
+from assistant.coding.codebook import CodeSpec, import_specs
 from assistant.models import Excerpt, Source
 from assistant.project import Project
 from index.embeddings import HashingEmbedder

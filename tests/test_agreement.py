@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from assistant.agreement import (
+from assistant.coding.agreement import (
     agreement_report,
     cohen_kappa,
     disagreements,
@@ -85,10 +85,10 @@ def test_undefined_statistics_are_none_not_nan():
 
 @pytest.fixture(scope="module")
 def pdpilot_project(tmp_path_factory, pdpilot_dir):
-    from assistant.codebook import import_specs
-    from assistant.codebook_io import read_codebook
-    from assistant.exports import import_codings
-    from assistant.ingest import ingest_paths
+    from assistant.coding.codebook import import_specs
+    from assistant.corpus.ingest import ingest_paths
+    from assistant.exchange.codebook_files import read_codebook
+    from assistant.exchange.exports import import_codings
 
     folder = tmp_path_factory.mktemp("pd") / "project"
     project = Project.init(folder)
@@ -139,7 +139,7 @@ def test_pdpilot_disagreements_list_both_directions(pdpilot_project):
 
 
 def test_pdpilot_qdpx_export_validates(pdpilot_project, shared_dir, tmp_path):
-    from assistant.refi import export_qdpx, import_qdpx, validate_qde
+    from assistant.exchange.refi import export_qdpx, import_qdpx, validate_qde
 
     export_qdpx(pdpilot_project, tmp_path / "pd.qdpx", offsets="utf16")
     with zipfile.ZipFile(tmp_path / "pd.qdpx") as zf:
@@ -161,9 +161,9 @@ def test_unknown_coder_is_a_clear_error(pdpilot_project):
 def test_analyst_vs_offline_engine_agreement(tmp_path):
     from coding_helpers import make_project
 
-    from assistant.agreement import coder_codings
-    from assistant.decisions import add_coding
-    from assistant.precode import precode
+    from assistant.coding.agreement import coder_codings
+    from assistant.coding.decisions import add_coding
+    from assistant.coding.precode import precode
 
     project = make_project(tmp_path)
     for e in project.store.list_excerpts(include_interviewer=False):  # alice codes every answer herself
@@ -187,8 +187,8 @@ def test_pdpilot_authors_vs_offline_engine_and_qdpx_validates(pdpilot_project, s
     """The issue's path: PDPilot codings imported as one coder, the offline engine's suggestions as
     another. HashingEmbedder keeps this fast (the real model's figures are in
     benchmarks/precode_pdpilot.py); what is tested is the plumbing, not the engine's quality."""
-    from assistant.precode import precode
-    from assistant.refi import export_qdpx, validate_qde
+    from assistant.coding.precode import precode
+    from assistant.exchange.refi import export_qdpx, validate_qde
     from index.embeddings import HashingEmbedder
 
     pdpilot_project.set_embedder(HashingEmbedder(256))
@@ -209,7 +209,7 @@ def test_pdpilot_authors_vs_offline_engine_and_qdpx_validates(pdpilot_project, s
 def test_ai_coder_counts_excerpts_it_left_uncoded(tmp_path):
     """An excerpt the AI processed but gave no code is a unit (both "no code" or a disagreement),
     not silently dropped from the comparison."""
-    from assistant.agreement import coder_coverage
+    from assistant.coding.agreement import coder_coverage
 
     project = Project.init(tmp_path / "p")
     store = project.store

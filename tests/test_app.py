@@ -15,8 +15,9 @@ pytest.importorskip("streamlit")
 from _ui_project import build_ui_project
 from streamlit.testing.v1 import AppTest
 
-from assistant import decisions, writeup
+from assistant.coding import decisions
 from assistant.project import Project
+from assistant.writing import writeup
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAGES = ["app_pages/corpus.py", "app_pages/coding.py", "app_pages/quotes.py", "app_pages/themes.py",
@@ -209,8 +210,8 @@ def test_themes_draft_and_heatmap(project_dir: Path) -> None:
 
 # -- the pure helpers behind the pages ----------------------------------------------------------------
 def test_source_html_escapes_and_marks_codings() -> None:
+    from app_pages.support import Mark, source_html
     from assistant.models import Excerpt, Source
-    from assistant.ui_support import Mark, source_html
 
     text = "Interviewer: Why?\n\nAmira: <b>Damp</b> & cold homes, every winter."
     src = Source(id=1, name="s", text=text, kind="interview")
@@ -227,8 +228,8 @@ def test_source_html_escapes_and_marks_codings() -> None:
 
 
 def test_split_citations_and_project_resolution(tmp_path: Path) -> None:
+    from app_pages.support import project_dir_from, remote_notice, split_citations
     from assistant.settings import LLMSettings
-    from assistant.ui_support import project_dir_from, remote_notice, split_citations
 
     assert split_citations("Damp drives it [S3:10-20, S4:5-9]. Also cost [E2].") == [
         "Damp drives it ", (3, 10, 20), (4, 5, 9), ". Also cost [E2]."]

@@ -7,9 +7,15 @@ import pytest
 from _writing_project import build_project
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from assistant.ask import NO_EVIDENCE_TEXT, SENTINEL, ask, parse_filter_phrases, retrieval_query
-from assistant.citations import parse_citations
 from assistant.verbatim import is_verbatim
+from assistant.writing.ask import (
+    NO_EVIDENCE_TEXT,
+    SENTINEL,
+    ask,
+    parse_filter_phrases,
+    retrieval_query,
+)
+from assistant.writing.citations import parse_citations
 
 
 @pytest.fixture(scope="module")

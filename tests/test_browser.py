@@ -89,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 def _some_codings(folder: Path, n: int = 40) -> None:
     """An analyst part-way through: the best-scoring suggestions accepted, so the corpus shows
     highlights and the heat map has something to draw."""
-    from assistant import decisions
+    from assistant.coding import decisions
 
     with Project.open(folder) as p:
         best = sorted(p.store.list_suggestions(status="pending"), key=lambda s: -s.score)

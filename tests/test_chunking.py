@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from index.chunking import ChunkSettings, chunk, chunk_document, chunk_transcript
 from index.speakers import detect_turns

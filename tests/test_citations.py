@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from assistant.citations import parse_citations, verify_text
 from assistant.models import Source
 from assistant.verbatim import make_quote
+from assistant.writing.citations import parse_citations, verify_text
 
 TEXT = "Cold damp housing drives admissions. Funding is always cut first. Data sharing is slow."
 SRC = Source(id=7, name="P07", kind="interview", text=TEXT)

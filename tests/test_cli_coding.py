@@ -3,10 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from coding_helpers import make_project
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from coding_helpers import make_project
 
 runner = CliRunner()
 
@@ -21,7 +21,7 @@ def test_cli_flow(tmp_path: Path) -> None:
 
     p = Project.open(folder)
     p.set_embedder(HashingEmbedder(256))
-    from assistant.precode import precode
+    from assistant.coding.precode import precode
 
     precode(p)
     p.close()

@@ -5,22 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import xmlschema
 from coding_helpers import CODES, make_project
 from lxml import etree
 
-from assistant.codebook import (
+from assistant.coding.codebook import (
     CodeSpec,
     code_paths,
-    import_codebook,
     import_specs,
     merge_codes,
     rename_code,
     specs_from_project,
     split_code,
 )
-from assistant.codebook_io import (
+from assistant.errors import CodebookError
+from assistant.exchange.codebook_files import (
     QDC_NS,
+    import_codebook,
     parse_csv,
     parse_qdc,
     parse_yaml,
@@ -29,7 +29,6 @@ from assistant.codebook_io import (
     to_qdc,
     to_yaml,
 )
-from assistant.errors import CodebookError
 
 DEMO = Path(__file__).resolve().parents[1] / "assistant" / "demo" / "codebook.yaml"
 
@@ -128,7 +127,7 @@ def test_rename_merge_split_history(tmp_path: Path) -> None:
 
 def test_export_import_file(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    from assistant.codebook import export_codebook
+    from assistant.exchange.codebook_files import export_codebook
 
     for fmt in ("yaml", "csv", "qdc"):
         path = export_codebook(project, str(tmp_path / f"cb.{fmt}"))
@@ -169,7 +168,8 @@ def test_qdc_reads_old_paragraph_criteria() -> None:
 
 
 def test_project_qdc_export_is_stable_atomic_and_keeps_criteria(tmp_path: Path) -> None:
-    from assistant.codebook import export_codebook, update_code
+    from assistant.coding.codebook import update_code
+    from assistant.exchange.codebook_files import export_codebook
 
     project = make_project(tmp_path)
     update_code(project, "Drivers", examples=["para one\n\npara two", "x | y"], include="a\n\nb")

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from coding_helpers import excerpt_with, make_project
 
-from assistant import decisions
+from assistant.coding import decisions
+from assistant.coding.suggest import ai_codings
 from assistant.errors import ThematicError, VerificationError
 from assistant.models import Suggestion
-from assistant.suggest import ai_codings
-from coding_helpers import excerpt_with, make_project
 
 
 def _suggest(project, needle="damp", code="Housing and living conditions"):  # noqa: ANN001, ANN202

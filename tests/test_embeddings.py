@@ -7,7 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from index.embeddings import CacheStats, EmbeddingCache, HashingEmbedder, embed_with_cache
+from index.embeddings import (
+    CacheStats,
+    EmbeddingCache,
+    HashingEmbedder,
+    embed_with_cache,
+)
 
 
 class CountingEmbedder(HashingEmbedder):

@@ -9,7 +9,7 @@ import json
 import pytest
 from test_refi_roundtrip import build_project
 
-from assistant.exports import (
+from assistant.exchange.exports import (
     codebook_rows,
     coding_rows,
     export_audit,

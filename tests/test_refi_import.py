@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from assistant.errors import ExchangeError
+from assistant.exchange.refi import import_qdpx
 from assistant.project import Project
-from assistant.refi import import_qdpx
 
 U1 = "AD68FBE7-E1EE-4A82-A279-23CC698C89EB"
 CODE = "D299EFAE-5779-46DC-9827-A3D1A5D544BC"

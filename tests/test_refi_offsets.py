@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.refi.offsets import UnitMap, canonical_map, from_mode, to_mode
+from assistant.exchange.refi.offsets import UnitMap, canonical_map, from_mode, to_mode
 from index.text import canonicalise
 
 

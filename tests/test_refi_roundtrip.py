@@ -10,16 +10,16 @@ import pytest
 from lxml import etree
 
 from assistant.errors import ExchangeError
-from assistant.models import Code, Coding, Memo, Source
-from assistant.project import Project
-from assistant.refi import (
+from assistant.exchange.refi import (
     export_qdc,
     export_qdpx,
     import_qdc,
     import_qdpx,
     validate_qde,
 )
-from assistant.refi.writer import _excerpts
+from assistant.exchange.refi.writer import _excerpts
+from assistant.models import Code, Coding, Memo, Source
+from assistant.project import Project
 from index.text import canonicalise
 
 TEXTS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from _writing_project import build_project
 
-from assistant.retriever import ThematicRetriever
+from assistant.corpus.retriever import ThematicRetriever
 
 
 def test_documents_carry_offsets_and_ranks(tmp_path):

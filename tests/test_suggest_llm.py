@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coding_helpers import excerpt_with, make_project
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from assistant.suggest import SuggestContext, suggest_excerpts
-from assistant.suggest.llm import LLMEngine, escape_data
-from coding_helpers import excerpt_with, make_project
+from assistant.coding.suggest import SuggestContext, suggest_excerpts
+from assistant.coding.suggest.llm import LLMEngine, escape_data
 
 
 class Scripted(GenericFakeChatModel):

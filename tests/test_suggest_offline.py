@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from coding_helpers import make_project
 
-from assistant.precode import precode
-from assistant.suggest import list_suggestions, suggest_source
+from assistant.coding.precode import precode
+from assistant.coding.suggest import list_suggestions, suggest_source
 
 
 def test_offline_evidence_is_verbatim_and_codes_from_codebook(tmp_path: Path) -> None:
@@ -36,8 +36,8 @@ def test_suggest_source_supersedes_pending(tmp_path: Path) -> None:
 
 import numpy as np
 
-from assistant.suggest.learn import ACCEPTED, REJECTED, SEEN
-from assistant.suggest.offline import CodeSpecVec, OfflineScorer, ScorerParams
+from assistant.coding.suggest.learn import ACCEPTED, REJECTED, SEEN
+from assistant.coding.suggest.offline import CodeSpecVec, OfflineScorer, ScorerParams
 from index.embeddings import HashingEmbedder
 
 BACKGROUND = [
@@ -91,7 +91,7 @@ def test_an_excerpt_is_not_its_own_neighbour() -> None:
 
 
 def test_engine_learns_from_accepted_and_rejected_suggestions(tmp_path: Path) -> None:
-    from assistant.decisions import accept, reject
+    from assistant.coding.decisions import accept, reject
 
     project = make_project(tmp_path)
     precode(project)
@@ -101,7 +101,7 @@ def test_engine_learns_from_accepted_and_rejected_suggestions(tmp_path: Path) ->
     accept(project, target.suggestion.id)
     for v in wrong:
         reject(project, v.suggestion.id)
-    from assistant.suggest import SuggestContext, make_engine
+    from assistant.coding.suggest import SuggestContext, make_engine
 
     eng = make_engine(project, "offline")
     codes = project.store.list_codes()

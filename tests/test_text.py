@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.errors import ReadError
 from index.text import canonicalise, decode_bytes, find_verbatim, sentence_spans

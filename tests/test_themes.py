@@ -6,8 +6,8 @@ import pytest
 from _writing_project import add_coding, build_project
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from assistant import themes as th
 from assistant.verbatim import is_verbatim
+from assistant.writing import themes as th
 
 
 @pytest.fixture()
@@ -119,6 +119,6 @@ def test_codings_are_read_with_one_query(project, monkeypatch):
     assert len(calls) == 1 and frame.to_numpy().sum() == 7
     calls.clear()
     monkeypatch.setattr(th, "quotes_for_spans", lambda *a, **k: type("R", (), {"quotes": []})())
-    monkeypatch.setattr("assistant.quotes.find_quotes", lambda *a, **k: type("R", (), {"quotes": []})())
+    monkeypatch.setattr("assistant.writing.quotes.find_quotes", lambda *a, **k: type("R", (), {"quotes": []})())
     th.draft_themes_report(project, n_themes=2)
     assert len(calls) == 1

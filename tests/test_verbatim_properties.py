@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from assistant.ask import ask
-from assistant.citations import _units, parse_citations, verify_text
-from assistant.quotes import find_quotes
 from assistant.verbatim import is_verbatim, locate, make_quote
+from assistant.writing.ask import ask
+from assistant.writing.citations import _units, parse_citations, verify_text
+from assistant.writing.quotes import find_quotes
 
 PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
@@ -140,7 +140,7 @@ def test_locate_returns_source_characters(data, text):
 def test_theme_drafts_with_scripted_fabrications(tmp_path):
     from _writing_project import add_coding
 
-    from assistant.themes import draft_themes_report
+    from assistant.writing.themes import draft_themes_report
 
     p = build_project(tmp_path / "proj")
     add_coding(p, "P02", "Short-term funding kills prevention work.", "Short-term funding", "alice")

@@ -7,8 +7,8 @@ from _writing_project import build_project
 from docx import Document
 
 from assistant.errors import ThematicError
-from assistant.quotes import find_quotes
-from assistant.writeup import add_quotes, export_writeup, to_markdown
+from assistant.writing.quotes import find_quotes
+from assistant.writing.writeup import add_quotes, export_writeup, to_markdown
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from . import coding, corpus, exchange, search, writing
+    from assistant.cli import coding, corpus, exchange, search, writing
 
     for module in (corpus, search, coding, writing, exchange):
         module.register(app)

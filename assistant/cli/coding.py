@@ -11,7 +11,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import FilterOpt, JsonOpt, ProjectOpt, console, err_console, open_project, parse_filters, print_json
+from assistant.cli.common import (
+    FilterOpt,
+    JsonOpt,
+    ProjectOpt,
+    console,
+    err_console,
+    open_project,
+    parse_filters,
+    print_json,
+)
 
 codebook_app = typer.Typer(help="Import, export and list the codebook.", no_args_is_help=True)
 llm_app = typer.Typer(help="Configure and inspect the language model.", no_args_is_help=True)
@@ -41,7 +50,7 @@ def register(app: typer.Typer) -> None:
     def codebook_import(file: Path, fmt: Annotated[str | None, typer.Option("--format")] = None,
                         project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Import a codebook (YAML, CSV or REFI-QDA .qdc); existing codes are merged by name."""
-        from ..codebook import import_codebook
+        from assistant.exchange.codebook_files import import_codebook
 
         with open_project(project) as p:
             rep = import_codebook(p, str(file), fmt)
@@ -53,7 +62,7 @@ def register(app: typer.Typer) -> None:
     def codebook_export(file: Path, fmt: Annotated[str | None, typer.Option("--format", help="yaml|csv|qdc")] = None,
                         project: ProjectOpt = None) -> None:
         """Export the codebook."""
-        from ..codebook import export_codebook
+        from assistant.exchange.codebook_files import export_codebook
 
         with open_project(project) as p:
             console.print(f"wrote {export_codebook(p, str(file), fmt)}")
@@ -61,7 +70,7 @@ def register(app: typer.Typer) -> None:
     @codebook_app.command("list")
     def codebook_list(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """List active codes with their paths and coding counts."""
-        from ..codebook import code_paths
+        from assistant.coding.codebook import code_paths
 
         with open_project(project) as p:
             codes = p.store.list_codes()
@@ -80,7 +89,7 @@ def register(app: typer.Typer) -> None:
     def suggest_cmd(excerpt_id: int, engine: Annotated[str, typer.Option(help="offline|llm")] = "offline",
                     project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Suggest codes for one excerpt (recorded as pending suggestions)."""
-        from ..suggest import suggest_excerpts
+        from assistant.coding.suggest import suggest_excerpts
 
         with open_project(project) as p:
             rows = suggest_excerpts(p, [excerpt_id], engine)
@@ -99,7 +108,7 @@ def register(app: typer.Typer) -> None:
                         status: Annotated[str, typer.Option(help="pending|accepted|rejected|edited|all")] = "pending",
                         project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """List suggestions."""
-        from ..suggest import list_suggestions
+        from assistant.coding.suggest import list_suggestions
 
         with open_project(project) as p:
             views = list_suggestions(p, None if status == "all" else status, code, source)
@@ -116,8 +125,8 @@ def register(app: typer.Typer) -> None:
     def review_cmd(code: Annotated[str | None, typer.Option()] = None,
                    source: Annotated[str | None, typer.Option()] = None, project: ProjectOpt = None) -> None:
         """Review pending suggestions in the terminal: keys a (accept), r (reject), e (edit code), s (skip), q (quit)."""
-        from .. import decisions
-        from ..suggest import list_suggestions
+        from assistant.coding import decisions
+        from assistant.coding.suggest import list_suggestions
 
         with open_project(project) as p:
             views = list_suggestions(p, "pending", code, source)
@@ -148,7 +157,7 @@ def register(app: typer.Typer) -> None:
     def accept_cmd(suggestion_id: int, note: Annotated[str, typer.Option()] = "",
                    project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Accept a suggestion: it becomes your coding."""
-        from ..decisions import accept
+        from assistant.coding.decisions import accept
 
         with open_project(project) as p:
             coding = accept(p, suggestion_id, note=note)
@@ -158,7 +167,7 @@ def register(app: typer.Typer) -> None:
     def reject_cmd(suggestion_id: int, note: Annotated[str, typer.Option()] = "",
                    project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Reject a suggestion."""
-        from ..decisions import reject
+        from assistant.coding.decisions import reject
 
         with open_project(project) as p:
             d = reject(p, suggestion_id, note=note)
@@ -168,7 +177,7 @@ def register(app: typer.Typer) -> None:
     def code_cmd(source: str, start: int, end: int, code: str, note: Annotated[str, typer.Option()] = "",
                  project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Code a span of a source by hand (snapped to the source's own text)."""
-        from ..decisions import add_coding
+        from assistant.coding.decisions import add_coding
 
         with open_project(project) as p:
             c = add_coding(p, source, start, end, code, note=note)
@@ -178,7 +187,7 @@ def register(app: typer.Typer) -> None:
     def codings_cmd(coder: Annotated[str | None, typer.Option()] = None, code: Annotated[str | None, typer.Option()] = None,
                     project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """List codings (use --coder ai:... for the AI's own codings, derived from its suggestions)."""
-        from ..suggest import ai_codings
+        from assistant.coding.suggest import ai_codings
 
         with open_project(project) as p:
             code_id = p.store.get_code(code).id if code else None
@@ -205,7 +214,7 @@ def register(app: typer.Typer) -> None:
         project: ProjectOpt = None, json_out: JsonOpt = False,
     ) -> None:
         """Suggest codes for every excerpt (resumable; interviewer turns skipped by default)."""
-        from .. import precode as pc
+        from assistant.coding import precode as pc
 
         flt = parse_filters(filters)
         with open_project(project) as p:
@@ -244,7 +253,7 @@ def register(app: typer.Typer) -> None:
     @llm_app.command("status")
     def llm_status_cmd(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Provider, model, local or remote, and any local Ollama models. Never prints a key."""
-        from ..llm.providers import llm_status
+        from assistant.llm.providers import llm_status
 
         with open_project(project) as p:
             st = llm_status(p.settings.llm)
@@ -264,7 +273,7 @@ def register(app: typer.Typer) -> None:
         project: ProjectOpt = None,
     ) -> None:
         """Configure the language model for this project."""
-        from ..llm.providers import llm_status
+        from assistant.llm.providers import llm_status
 
         with open_project(project) as p:
             llm = p.settings.llm.model_copy()
@@ -281,7 +290,13 @@ def register(app: typer.Typer) -> None:
 
 def _with_progress(run):  # noqa: ANN001, ANN202
     """A rich bar with rate and ETA, driven by the library's progress(done, total) callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     start = time.perf_counter()
     with Progress(TextColumn("pre-coding"), BarColumn(), MofNCompleteColumn(),

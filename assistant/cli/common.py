@@ -14,8 +14,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ..errors import ThematicError
-from ..project import Project
+from assistant.errors import ThematicError
+from assistant.project import Project
+
 
 class _Console(Console):
     """Reads COLUMNS at print time, not import time, so `COLUMNS=200 thematic agreement` (and

@@ -6,13 +6,29 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from ..errors import ThematicError
-from ..ingest import IngestReport, ingest_paths, remove_source
-from ..project import Project
-from .common import JsonOpt, ProjectOpt, console, err_console, handle_errors, open_project, print_json, project_dir
+from assistant.cli.common import (
+    JsonOpt,
+    ProjectOpt,
+    console,
+    err_console,
+    handle_errors,
+    open_project,
+    print_json,
+    project_dir,
+)
+from assistant.corpus.ingest import IngestReport, ingest_paths, remove_source
+from assistant.errors import ThematicError
+from assistant.project import Project
 
 
 def progress_bar() -> Progress:
@@ -147,7 +163,7 @@ def remove(
         ):
             raise typer.Exit(1)
         result = remove_source(proj, int(src.id))  # type: ignore[arg-type]
-        from ..search import sync_index
+        from assistant.corpus.search import sync_index
 
         if proj.index_dir.exists():
             sync_index(proj)
@@ -175,7 +191,7 @@ def demo(
     json_out: JsonOpt = False,
 ) -> None:
     """Build the bundled demo project (a key-informant study of a city's health inequalities)."""
-    from ..demo import build_demo
+    from assistant.demo import build_demo
 
     with handle_errors(), progress_bar() as bar:
         project = build_demo(folder, rebuild=rebuild, progress=lambda stage: progress_callback(bar, stage))

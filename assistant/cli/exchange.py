@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import (
+from assistant.cli.common import (
     JsonOpt,
     ProjectOpt,
     console,
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
     def export_qdpx_cmd(out: Path, offsets: OffsetsOpt = "chars", project: ProjectOpt = None,
                         json_out: JsonOpt = False) -> None:
         """The whole project as a REFI-QDA archive (users, codebook, sources, codings, memos, sets)."""
-        from ..refi import export_qdpx
+        from assistant.exchange.refi import export_qdpx
 
         with open_project(project) as p:
             report = export_qdpx(p, out, offsets=_offsets(offsets))  # type: ignore[arg-type]
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
     @export_app.command("qdc")
     def export_qdc_cmd(out: Path, project: ProjectOpt = None) -> None:
         """The codebook alone as REFI-QDA .qdc."""
-        from ..refi import export_qdc
+        from assistant.exchange.refi import export_qdc
 
         with open_project(project) as p:
             report = export_qdc(p, out)
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
                            coder: Annotated[str | None, typer.Option("--coder")] = None,
                            project: ProjectOpt = None) -> None:
         """Every active coding with its source, attributes, speaker, offsets, text, code and coder."""
-        from ..exports import export_codings
+        from assistant.exchange.exports import export_codings
 
         with open_project(project) as p:
             n = export_codings(p, out, _fmt(fmt, ("csv", "json")), coder)  # type: ignore[arg-type]
@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
     def export_codebook_cmd(out: Path, fmt: Annotated[str, typer.Option("--format", help="csv|json")] = "csv",
                             project: ProjectOpt = None) -> None:
         """The codebook with counts per code, per source kind and per coder."""
-        from ..exports import export_codebook_counts
+        from assistant.exchange.exports import export_codebook_counts
 
         with open_project(project) as p:
             n = export_codebook_counts(p, out, _fmt(fmt, ("csv", "json")))  # type: ignore[arg-type]
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
     def export_audit_cmd(out: Path, fmt: Annotated[str, typer.Option("--format", help="jsonl|csv")] = "jsonl",
                          project: ProjectOpt = None) -> None:
         """The append-only audit log."""
-        from ..exports import export_audit
+        from assistant.exchange.exports import export_audit
 
         with open_project(project) as p:
             n = export_audit(p, out, _fmt(fmt, ("jsonl", "csv")))  # type: ignore[arg-type]
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
     def import_qdpx_cmd(file: Path, into: Annotated[Path, typer.Option("--into", help="New project folder.")],
                         offsets: OffsetsOpt = "chars", json_out: JsonOpt = False) -> None:
         """Create a new project from a .qdpx exported by another tool."""
-        from ..refi import import_qdpx
+        from assistant.exchange.refi import import_qdpx
 
         with handle_errors():
             report = import_qdpx(file, into, offsets=_offsets(offsets))  # type: ignore[arg-type]
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
     @import_app.command("qdc")
     def import_qdc_cmd(file: Path, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Merge a REFI-QDA codebook into this project's codebook (by code name)."""
-        from ..refi import import_qdc
+        from assistant.exchange.refi import import_qdc
 
         with open_project(project) as p:
             report = import_qdc(p, file)
@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
                            project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Another coder's codings (JSON lines: doc, code_path, char_start, char_end, text), verified
         against the source text."""
-        from ..exports import import_codings
+        from assistant.exchange.exports import import_codings
 
         with open_project(project) as p:
             report = import_codings(p, file, coder)
@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
     @app.command("coders")
     def coders_cmd(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Analysts and AI coders in the project, with their number of codings."""
-        from ..agreement import list_coders
+        from assistant.coding.agreement import list_coders
 
         with open_project(project) as p:
             rows = list_coders(p)
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
     def agreement_cmd(coder: CoderOpt, overlap: Annotated[float, typer.Option(help="Overlap rule threshold.")] = 0.5,
                       project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Agreement between two coders on the excerpts both coded: kappa beside prevalence, alpha, AC1, F1."""
-        from ..agreement import agreement_report
+        from assistant.coding.agreement import agreement_report
 
         if len(coder) != 2:
             raise typer.BadParameter("give exactly two coders: --coder A --coder B")
@@ -188,7 +188,7 @@ def register(app: typer.Typer) -> None:
                           overlap: Annotated[float, typer.Option()] = 0.5,
                           project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         """Excerpts where one coder applied a code and the other did not, to discuss together."""
-        from ..agreement import disagreements
+        from assistant.coding.agreement import disagreements
 
         if len(coder) != 2:
             raise typer.BadParameter("give exactly two coders: --coder A --coder B")

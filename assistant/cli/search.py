@@ -7,9 +7,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..search import search as run_search
-from ..search import sync_index, verify_index
-from .common import FilterOpt, JsonOpt, ProjectOpt, console, open_project, parse_filters, print_json
+from assistant.cli.common import (
+    FilterOpt,
+    JsonOpt,
+    ProjectOpt,
+    console,
+    open_project,
+    parse_filters,
+    print_json,
+)
+from assistant.corpus.search import search as run_search
+from assistant.corpus.search import sync_index, verify_index
 
 
 def search(
@@ -62,7 +70,7 @@ def verify(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
 
 def reindex(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Bring the search index in line with the project (embeds only what changed)."""
-    from .corpus import progress_bar, progress_callback
+    from assistant.cli.corpus import progress_bar, progress_callback
 
     with open_project(project) as proj, progress_bar() as bar:
         report = sync_index(proj, progress=progress_callback(bar, "embedding"))

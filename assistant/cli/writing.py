@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import FilterOpt, JsonOpt, ProjectOpt, console, open_project, parse_filters, print_json
+from assistant.cli.common import (
+    FilterOpt,
+    JsonOpt,
+    ProjectOpt,
+    console,
+    open_project,
+    parse_filters,
+    print_json,
+)
 
 basket_app = typer.Typer(help="The write-up basket: quotes chosen for the report.", no_args_is_help=True)
 themes_app = typer.Typer(help="Theme drafts from the accepted codings, and the analyst's decisions.",
@@ -20,7 +28,7 @@ def configured_llm(project: Any) -> Any:
     """The project's chat model when one is configured, else None (extractive/evidence only)."""
     if project.settings.llm.provider == "none":
         return None
-    from ..llm import build_chat_model
+    from assistant.llm import build_chat_model
 
     return build_chat_model(project.settings.llm)
 
@@ -39,8 +47,8 @@ def quotes(
 ) -> None:
     """Verbatim quotes for a code, theme or question: accepted codings first, then search, spread
     across participants, source kinds and sectors."""
-    from ..quotes import find_quotes
-    from ..writeup import add_quotes
+    from assistant.writing.quotes import find_quotes
+    from assistant.writing.writeup import add_quotes
 
     if sum(x is not None for x in (code, theme, query)) != 1:
         raise typer.BadParameter("give exactly one of --code, --theme or --query")
@@ -114,7 +122,7 @@ def themes_draft(
     json_out: JsonOpt = False,
 ) -> None:
     """Draft candidate themes from the accepted codings."""
-    from ..themes import draft_themes_report
+    from assistant.writing.themes import draft_themes_report
 
     with open_project(project) as proj:
         result = draft_themes_report(proj, n_themes=n, llm=configured_llm(proj))
@@ -153,7 +161,7 @@ def themes_list(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
 @themes_app.command("show")
 def themes_show(name: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """One theme, with its cross-source view."""
-    from ..themes import theme_crosstab
+    from assistant.writing.themes import theme_crosstab
 
     with open_project(project) as proj:
         t = proj.store.get_theme(name)
@@ -167,7 +175,7 @@ def themes_show(name: str, project: ProjectOpt = None, json_out: JsonOpt = False
 
 
 def _theme_action(fn_name: str, *args: Any) -> None:
-    from .. import themes as th
+    from assistant.writing import themes as th
 
     project, *rest = args
     with open_project(project) as proj:
@@ -208,8 +216,8 @@ def ask(
     json_out: JsonOpt = False,
 ) -> None:
     """Ask the corpus: an answer citing excerpts as [S<source>:<start>-<end>], or the evidence."""
-    from ..ask import UNVERIFIED_TEXT
-    from ..ask import ask as run_ask
+    from assistant.writing.ask import UNVERIFIED_TEXT
+    from assistant.writing.ask import ask as run_ask
 
     with open_project(project) as proj:
         answer = run_ask(proj, question, filters=parse_filters(filter), llm=configured_llm(proj), k=k)
@@ -234,7 +242,7 @@ def writeup_export(
     out: Annotated[Path | None, typer.Option("--out", help="Output file.")] = None,
 ) -> None:
     """Export the basket as Markdown or Word."""
-    from ..writeup import export_writeup
+    from assistant.writing.writeup import export_writeup
 
     with open_project(project) as proj:
         path = export_writeup(proj, fmt, out)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
-from ..project import Project
+from assistant.project import Project
 
 StageProgress = Callable[[str], Callable[[int, int], None]] | None
 
@@ -26,7 +26,7 @@ def build_demo(folder: str | Path, rebuild: bool = False, progress: StageProgres
                precode: bool = True, embedder=None) -> Project:
     """Create (or reopen) the demo project: ingest the corpus with its metadata, import the
     starting codebook, and run the offline engine so suggestions are waiting for review."""
-    from ..ingest import ingest_paths
+    from assistant.corpus.ingest import ingest_paths
 
     folder = Path(folder)
     if rebuild and folder.exists():
@@ -47,12 +47,12 @@ def build_demo(folder: str | Path, rebuild: bool = False, progress: StageProgres
 
 
 def _import_codebook(project: Project) -> None:
-    from ..codebook import import_codebook
+    from assistant.exchange.codebook_files import import_codebook
 
     import_codebook(project, demo_dir() / "codebook.yaml")
 
 
 def _precode(project: Project, progress: Callable[[int, int], None] | None) -> None:
-    from ..precode import precode
+    from assistant.coding.precode import precode
 
     precode(project, engine="offline", progress=progress)

@@ -5,14 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from .providers import LlamaCppChat, build_chat_model, check_allowed, detect_ollama, llm_status, model_id
-from .structured import CallRecord, call_structured, call_text, estimate_tokens, extract_json, render_messages
+from assistant.llm.providers import (
+    LlamaCppChat,
+    build_chat_model,
+    check_allowed,
+    detect_ollama,
+    llm_status,
+    model_id,
+)
+from assistant.llm.structured import (
+    CallRecord,
+    call_structured,
+    call_text,
+    estimate_tokens,
+    extract_json,
+    render_messages,
+)
 
 
 def pseudonymiser_if_remote(project: Any) -> Any:
     """The project's pseudonymiser when its model is remote (and pseudonymisation is on), else None."""
     if project.settings.llm.is_remote and project.settings.privacy.pseudonymise_remote:
-        from ..pseudonymise import pseudonymiser_for
+        from assistant.llm.pseudonymise import pseudonymiser_for
 
         return pseudonymiser_for(project)
     return None

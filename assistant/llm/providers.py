@@ -21,8 +21,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from ..errors import LLMError
-from ..settings import LLMSettings
+from assistant.errors import LLMError
+from assistant.settings import LLMSettings
 
 OLLAMA_URL = "http://localhost:11434"
 

@@ -24,12 +24,17 @@ from typing import Any, Protocol, TypeVar
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
-from ..errors import LLMError
-from ..prompts import PromptTemplate, load_prompt
-from ..pseudonymise import Pseudonymiser
-from .providers import model_id
+from assistant.errors import LLMError
+from assistant.llm.prompts import PromptTemplate, load_prompt
+from assistant.llm.providers import model_id
+from assistant.llm.pseudonymise import Pseudonymiser
 
 T = TypeVar("T", bound=BaseModel)
 TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}

@@ -9,11 +9,11 @@ import os
 import sqlite3
 from pathlib import Path
 
-from ..errors import ProjectLocked
-from .analysis import AnalysisStore
-from .coding import CodingStore
-from .corpus import CorpusStore
-from .migrations import apply_migrations
+from assistant.errors import ProjectLocked
+from assistant.store.analysis import AnalysisStore
+from assistant.store.coding import CodingStore
+from assistant.store.corpus import CorpusStore
+from assistant.store.migrations import apply_migrations
 
 BUSY_TIMEOUT_MS = 15_000
 

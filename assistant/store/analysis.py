@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..errors import NotFound
-from ..models import BasketItem, Memo, Quote, Theme
-from .base import StoreBase, dumps, loads
+from assistant.errors import NotFound
+from assistant.models import BasketItem, Memo, Quote, Theme
+from assistant.store.base import StoreBase, dumps, loads
 
 
 def _theme(r: sqlite3.Row) -> Theme:

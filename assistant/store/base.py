@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..models import AuditEvent, utcnow
+from assistant.models import AuditEvent, utcnow
 
 
 def dumps(value: Any) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..errors import NotFound
-from ..models import Code, Coding, Decision, Suggestion, utcnow
-from .base import StoreBase, dumps, loads
+from assistant.errors import NotFound
+from assistant.models import Code, Coding, Decision, Suggestion, utcnow
+from assistant.store.base import StoreBase, dumps, loads
 
 
 def _code(r: sqlite3.Row) -> Code:

@@ -6,9 +6,9 @@ import hashlib
 import sqlite3
 from typing import Any
 
-from ..errors import NotFound
-from ..models import Excerpt, Source
-from .base import StoreBase, dumps, loads
+from assistant.errors import NotFound
+from assistant.models import Excerpt, Source
+from assistant.store.base import StoreBase, dumps, loads
 
 _EXCERPT_COLS = (
     'id, source_id, ordinal, start, "end", text, speaker, is_interviewer, page, time, '

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ThematicError, VerificationError
-from .exports import write_text_atomic
-from .models import BasketItem, Quote
-from .project import Project
-from .refi.export import atomic_write_bytes
-from .verbatim import check_quote
+from assistant.errors import ThematicError, VerificationError
+from assistant.models import BasketItem, Quote
+from assistant.project import Project
+from assistant.verbatim import check_quote
+from index.storage import write_bytes_atomic, write_text_atomic
 
 DEFAULT_GROUP = "Quotes"
 
@@ -61,7 +60,7 @@ def to_markdown(items: Sequence[BasketItem], title: str = "Quotes for the write-
 def to_docx(items: Sequence[BasketItem], path: Path, title: str = "Quotes for the write-up") -> Path:
     """Write the DOCX atomically (temp file beside `path`, then os.replace)."""
     data = docx_bytes(items, title)
-    atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(data))
+    write_bytes_atomic(Path(path), data)
     return Path(path)
 
 

@@ -17,16 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import IngestError
+from assistant.models import SOURCE_KINDS, Excerpt, Source
+from assistant.project import Project
+from assistant.verbatim import locate
 from index.chunking import ChunkSettings, chunk
 from index.errors import ReadError
 from index.readers import ReadOptions, read_path, supported_suffixes
 from index.text import decode_bytes
 from index.types import Document, ExcerptSpan
-
-from .errors import IngestError
-from .models import SOURCE_KINDS, Excerpt, Source
-from .project import Project
-from .verbatim import locate
 
 Progress = Callable[[int, int], None]
 META_FILE_COLUMN = ("file", "filename", "path", "source")
@@ -129,7 +128,7 @@ def ingest_paths(
         if progress:
             progress(i + 1, len(files))
     if index and any(r.status in ("added", "updated", "attributes") for r in report.results):
-        from .search import sync_index
+        from assistant.corpus.search import sync_index
 
         sync = sync_index(project, progress=index_progress)
         report.index = {"added": sync.added, "removed": sync.removed, "changed": sync.changed,

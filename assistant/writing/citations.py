@@ -24,10 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from assistant.models import Quote, Source
+from assistant.verbatim import locate, make_quote
 from index.text import sentence_spans
-
-from .models import Quote, Source
-from .verbatim import locate, make_quote
 
 _ITEM = r"(?:S\d+\s*:\s*\d+\s*[-\u2013]\s*\d+|[EQ]\d+)"
 GROUP_RE = re.compile(rf"\[\s*({_ITEM}(?:\s*[,;]\s*{_ITEM})*)\s*\]")

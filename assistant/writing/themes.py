@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .attribution import participant_key
-from .citations import verify_text
-from .errors import ThematicError
-from .models import Code, Coding, Theme
-from .project import Project
-from .quotes import (
+from assistant.errors import ThematicError
+from assistant.models import Code, Coding, Theme
+from assistant.project import Project
+from assistant.writing.attribution import participant_key
+from assistant.writing.citations import verify_text
+from assistant.writing.quotes import (
     QuoteContext,
     accepted_codings,
     accepted_codings_by_code,
@@ -190,7 +190,7 @@ def _draft_one(project: Project, ctx: QuoteContext, codes: list[Code], codings: 
         if len(quotes) >= 3:
             break
     if len(quotes) < 3:  # too few codings: top up from search, marked origin="search"
-        from .quotes import find_quotes
+        from assistant.writing.quotes import find_quotes
 
         query = " ".join(f"{c.name} {c.definition}" for c in codes)
         extra = find_quotes(project, query=query, k=6, per_participant=1, ctx=ctx).quotes
@@ -202,7 +202,7 @@ def _draft_one(project: Project, ctx: QuoteContext, codes: list[Code], codings: 
     extractive = _extractive_summary(ctx, codes, codings, terms, quotes)
     if llm is None:
         return theme.model_copy(update={"summary": extractive, "summary_kind": "extractive"}), report
-    from .ask import generate
+    from assistant.writing.ask import generate
 
     listing = "\n\n".join(f"[Q{i}] {q.attribution}: {q.text}" for i, q in enumerate(quotes, start=1))
     reply, prompt_id = generate(project, llm, "theme_summary", cache, theme_name=name,
@@ -210,7 +210,7 @@ def _draft_one(project: Project, ctx: QuoteContext, codes: list[Code], codings: 
     checked = verify_text(reply, {f"Q{i}": q for i, q in enumerate(quotes, start=1)}, ctx.sources,
                           bad_citation="drop_sentence")
     report.update(checked.report())
-    from .llm import model_id
+    from assistant.llm import model_id
 
     update: dict[str, Any] = {"engine": "llm", "model": model_id(llm), "prompt_version": prompt_id}
     if checked.text.strip():

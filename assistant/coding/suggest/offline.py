@@ -23,11 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embeddings import EmbeddingCache, embed_with_cache, l2_normalise
-from index.text import sentence_spans
-
-from ..models import Code, Excerpt
-from . import (
+from assistant.coding.suggest import (
     EngineResult,
     Proposal,
     SuggestContext,
@@ -35,7 +31,16 @@ from . import (
     accepted_examples,
     rejected_examples,
 )
-from .learn import ACCEPTED, REJECTED, FeedbackModel, LearnParams, _keys
+from assistant.coding.suggest.learn import (
+    ACCEPTED,
+    REJECTED,
+    FeedbackModel,
+    LearnParams,
+    _keys,
+)
+from assistant.models import Code, Excerpt
+from index.embeddings import EmbeddingCache, embed_with_cache, l2_normalise
+from index.text import sentence_spans
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -271,7 +276,7 @@ class OfflineEngine(SuggestionEngine):
             self.prepare(codes, context)
         if not excerpts:
             return []
-        from ..codebook import code_applies
+        from assistant.coding.codebook import code_applies
 
         scores, best, spans = self.scorer.score([e.text for e in excerpts], [e.id for e in excerpts])
         for i, e in enumerate(excerpts):  # scoped codes only where they apply

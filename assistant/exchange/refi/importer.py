@@ -20,10 +20,15 @@ from pathlib import Path
 from lxml import etree
 from pydantic import BaseModel, Field
 
-from ..errors import ExchangeError
-from ..settings import Settings
-from .guids import norm_guid
-from .offsets import OffsetMode, UnitMap, canonical_map, from_mode, mode_length
+from assistant.errors import ExchangeError
+from assistant.exchange.refi.guids import norm_guid
+from assistant.exchange.refi.offsets import (
+    OffsetMode,
+    UnitMap,
+    canonical_map,
+    from_mode,
+    mode_length,
+)
 
 Progress = Callable[[int, int], None]
 _KNOWN_TOP = {"Users", "CodeBook", "Variables", "Cases", "Sources", "Notes", "Links", "Sets", "Graphs",
@@ -411,19 +416,3 @@ def _parse_notes(root: etree._Element, archive: _Archive, p: Parsed) -> None:
     for key in [k for k, n in p.notes.items() if not n.guid]:
         p.warnings.append(f"NoteRef to unknown note {key} ignored")
         del p.notes[key]
-
-
-
-def import_qdpx(path: str | Path, into: str | Path, offsets: OffsetMode = "chars",
-                settings: Settings | None = None, progress: Progress | None = None) -> ImportReport:
-    """Create a new project at `into` from a `.qdpx` (see `writer.import_qdpx`)."""
-    from . import writer
-
-    return writer.import_qdpx(path, into, offsets, settings, progress)
-
-
-def import_qdc(project, path: str | Path) -> ImportReport:
-    """Merge a `.qdc` codebook into a project (see `writer.import_qdc`)."""
-    from . import writer
-
-    return writer.import_qdc(project, path)

@@ -4,29 +4,14 @@ can recognise what it has seen before."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
-from ..store import ProjectStore
+from assistant.guids import is_guid, new_guid, norm_guid
+from assistant.store import ProjectStore
 
-GUID_RE = re.compile(
-    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\})$"
-)
+__all__ = ["derived_guid", "is_guid", "new_guid", "norm_guid", "project_guid", "source_guid"]
+
 _PROJECT_KEY = "refi_project_guid"
-
-
-def new_guid() -> str:
-    return str(uuid.uuid4())
-
-
-def is_guid(value: str | None) -> bool:
-    return bool(value) and GUID_RE.match(value or "") is not None
-
-
-def norm_guid(value: str | None) -> str:
-    """Tools differ in case and braces ({...}); compare GUIDs in one form."""
-    return (value or "").strip().strip("{}").lower()
 
 
 def project_guid(store: ProjectStore) -> str:

@@ -8,10 +8,9 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from ..errors import ExchangeError
-from ..models import SOURCE_KINDS
-from ..settings import Settings
-from .importer import (
+from assistant.errors import ExchangeError
+from assistant.exchange.refi.export import parse_criteria, split_description
+from assistant.exchange.refi.importer import (
     ImportReport,
     Parsed,
     PNote,
@@ -23,8 +22,9 @@ from .importer import (
     parse_qdpx,
     parse_xml,
 )
-from .export import parse_criteria, split_description
-from .offsets import OffsetMode
+from assistant.exchange.refi.offsets import OffsetMode
+from assistant.models import SOURCE_KINDS
+from assistant.settings import Settings
 
 # --- writing into a new project ------------------------------------------------------------------
 
@@ -34,7 +34,7 @@ def import_qdpx(path: str | Path, into: str | Path, offsets: OffsetMode = "chars
     """Create a new project at `into` holding the archive's users, codebook, text sources (with
     attributes and excerpts), codings, notes and source sets. The search index is not built here
     (`thematic index` or search builds it on first use)."""
-    from ..project import DB_NAME, Project
+    from assistant.project import DB_NAME, Project
 
     parsed = parse_qdpx(path, offsets)
     into = Path(into).expanduser()
@@ -75,7 +75,7 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _write(project, parsed: Parsed, progress: Progress | None) -> ImportReport:
-    from ..models import Coding, Source
+    from assistant.models import Coding, Source
 
     store = project.store
     report = ImportReport(project=str(project.folder), origin=parsed.origin, warnings=list(parsed.warnings))
@@ -124,13 +124,13 @@ def _write(project, parsed: Parsed, progress: Progress | None) -> ImportReport:
 
 
 def _guid_ok(guid: str) -> bool:
-    from .guids import is_guid
+    from assistant.exchange.refi.guids import is_guid
 
     return is_guid(guid)
 
 
 def _write_codes(store, parsed: Parsed, report: ImportReport) -> dict[str, int]:
-    from ..models import Code
+    from assistant.models import Code
 
     ids: dict[str, int] = {}
     taken: set[str] = set()
@@ -152,7 +152,7 @@ def _write_codes(store, parsed: Parsed, report: ImportReport) -> dict[str, int]:
 
 
 def _colour(value: str | None) -> str | None:
-    from .export import rgb
+    from assistant.exchange.refi.export import rgb
 
     c = rgb(value)
     if c and len(c) == 4:
@@ -163,10 +163,9 @@ def _colour(value: str | None) -> str | None:
 def _excerpts(project, src, kind: str | None) -> list:
     """Cut the imported text into excerpts like ingest does, so search, suggestions and agreement
     work on imported sources; the kind comes from a `kind` variable or the transcript shape."""
+    from assistant.models import Excerpt
     from index.chunking import ChunkSettings, chunk
     from index.types import Document
-
-    from ..models import Excerpt
 
     cs = project.settings.chunking
     spans = chunk(Document(name=src.name, text=src.text), list(project.settings.ingest.interviewer),
@@ -195,8 +194,8 @@ def _write_notes(store, parsed: Parsed, targets: dict[str, dict[str, int]], code
                  report: ImportReport) -> int:
     """Notes become memos on what referenced them; a thematic criteria note goes back into the
     code's include/exclude/examples."""
-    from ..models import Memo
-    from .export import CRITERIA_PREFIX
+    from assistant.exchange.refi.export import CRITERIA_PREFIX
+    from assistant.models import Memo
 
     n, used = 0, set()
     for note in parsed.notes.values():
@@ -239,7 +238,7 @@ def _criteria_into_code(store, code_id: int, text: str) -> None:
 def import_qdc(project, path: str | Path) -> ImportReport:
     """Merge a codebook-only `.qdc` (urn:QDA-XML:codebook:1.0, or a .qdpx's CodeBook) into the
     project by code name, like a codebook CSV/YAML import; new codes keep the file's GUIDs."""
-    from ..codebook import CodeSpec, import_specs
+    from assistant.coding.codebook import CodeSpec, import_specs
 
     path = Path(path)
     data = _Archive(path).qde() if zipfile.is_zipfile(path) else path.read_bytes()

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import Code, Coding, Excerpt, Source, Suggestion
-from ..project import Project
+from assistant.models import Code, Coding, Excerpt, Source, Suggestion
+from assistant.project import Project
 
 
 @dataclass
@@ -75,11 +75,11 @@ class SuggestionEngine(ABC):
 
 def make_engine(project: Project, engine: str = "offline", chat_model: Any = None) -> SuggestionEngine:
     if engine == "offline":
-        from .offline import OfflineEngine
+        from assistant.coding.suggest.offline import OfflineEngine
 
         return OfflineEngine.from_project(project)
     if engine == "llm":
-        from .llm import LLMEngine
+        from assistant.coding.suggest.llm import LLMEngine
 
         return LLMEngine.from_project(project, chat_model=chat_model)
     raise ValueError(f"unknown engine {engine!r} (use offline or llm)")

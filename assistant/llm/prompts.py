@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ThematicError
+from assistant.errors import ThematicError
 
 USER_MARKER = "=== user ==="
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -52,8 +52,8 @@ class PromptTemplate:
 
 def prompt_dirs() -> list[Path]:
     """The repo's `prompts/` folder, then the installed package data."""
-    dirs = [Path(__file__).resolve().parents[1] / "prompts"]
-    for pkg in ("assistant.prompt_templates", "assistant.prompts"):
+    dirs = [Path(__file__).resolve().parents[2] / "prompts"]
+    for pkg in ("assistant.prompt_templates",):
         try:
             from importlib.resources import files
 

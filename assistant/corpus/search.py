@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from assistant.project import Project
 from index.corpus_index import Hit, IndexRecord, SyncReport, VerifyReport
-
-from .project import Project
 
 Progress = Callable[[int, int], None]
 

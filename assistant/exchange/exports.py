@@ -16,18 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import SOURCE_KINDS, Excerpt
-from .project import Project
-from .refi.export import atomic_write_bytes
+from assistant.models import SOURCE_KINDS, Excerpt
+from assistant.project import Project
+from index.storage import write_text_atomic
 
 TableFormat = Literal["csv", "json"]
 AuditFormat = Literal["jsonl", "csv"]
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    atomic_write_bytes(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
-    return path
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -61,7 +55,7 @@ def _speaker(excerpts: list[Excerpt], excerpt_id: int | None, start: int, end: i
 
 
 def coding_rows(project: Project, coder: str | None = None) -> list[dict[str, Any]]:
-    from .codebook import code_paths
+    from assistant.coding.codebook import code_paths
 
     store = project.store
     codes = store.list_codes(include_inactive=True)
@@ -111,7 +105,7 @@ def export_codings(project: Project, path: str | Path, fmt: TableFormat = "csv",
 
 
 def codebook_rows(project: Project) -> list[dict[str, Any]]:
-    from .codebook import code_paths
+    from assistant.coding.codebook import code_paths
 
     store = project.store
     codes = store.list_codes()
@@ -193,9 +187,9 @@ def import_codings(project: Project, path: str | Path, coder: str, min_ratio: fl
     char_start, char_end, text}. Each segment is verified against the source text: kept where the
     offsets give exactly its text, otherwise re-anchored with `verbatim.locate` (near the given
     offsets first, then anywhere); a segment that cannot be located is reported, never guessed."""
-    from .codebook import code_paths
-    from .models import Coding
-    from .verbatim import locate
+    from assistant.coding.codebook import code_paths
+    from assistant.models import Coding
+    from assistant.verbatim import locate
 
     store = project.store
     sources = {s.name: s for s in store.list_sources(with_text=True)}

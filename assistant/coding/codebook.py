@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import CodebookError
-from .models import Code, Source
-from .project import Project
+from assistant.errors import CodebookError
+from assistant.guids import is_guid, norm_guid
+from assistant.models import Code, Source
+from assistant.project import Project
 
 CODE_FIELDS = ("definition", "include", "exclude", "examples", "colour", "scope")
 
@@ -137,8 +138,6 @@ def import_specs(project: Project, specs: list[CodeSpec], actor: str | None = No
 
 
 def _new_guid_ok(guid: str | None, used: set[str]) -> bool:
-    from .refi.guids import is_guid, norm_guid
-
     return is_guid(guid) and norm_guid(guid) not in {norm_guid(g) for g in used}
 
 
@@ -165,24 +164,6 @@ def _check_merged_cycles(specs: list[CodeSpec], existing: dict[str, Code]) -> No
             if cur in chain[:-1]:
                 break  # a cycle not through this spec: reported when its own row is checked
             cur = parent.get(cur)
-
-
-def import_codebook(project: Project, path: str, fmt: str | None = None, actor: str | None = None) -> ImportReport:
-    from .codebook_io import read_codebook
-
-    return import_specs(project, read_codebook(path, fmt), actor, origin=str(path))
-
-
-def export_codebook(project: Project, path: str, fmt: str | None = None) -> str:
-    """YAML/CSV from the specs; `.qdc` through `refi.export_qdc` (the one QDC writer: the store's
-    stable GUIDs, criteria in the shared format, atomic write, audited)."""
-    from .codebook_io import detect_format, write_codebook
-
-    if detect_format(path, fmt) == "qdc":
-        from .refi import export_qdc
-
-        return export_qdc(project, path, with_criteria=True).path
-    return write_codebook(specs_from_project(project), path, fmt)
 
 
 def specs_from_project(project: Project) -> list[CodeSpec]:

@@ -12,13 +12,23 @@ from typing import Any
 
 import yaml
 
-from .codebook import CodeSpec
-from .codebook import name_key as _key
-from .errors import CodebookError, ExchangeError
-from .models import Code
-from .refi.export import codebook_element, qdc_bytes, split_description
-from .refi.guids import is_guid, new_guid
-from .refi.importer import _kids, _ln, parse_codes, parse_xml
+from assistant.coding.codebook import (
+    CodeSpec,
+    ImportReport,
+    import_specs,
+    specs_from_project,
+)
+from assistant.coding.codebook import name_key as _key
+from assistant.errors import CodebookError, ExchangeError
+from assistant.exchange.refi.export import (
+    codebook_element,
+    qdc_bytes,
+    split_description,
+)
+from assistant.exchange.refi.guids import is_guid, new_guid
+from assistant.exchange.refi.importer import _kids, _ln, parse_codes, parse_xml
+from assistant.models import Code
+from assistant.project import Project
 
 QDC_NS = "urn:QDA-XML:codebook:1.0"
 EXAMPLE_SEP = " | "
@@ -52,7 +62,7 @@ def read_codebook(path: str | Path, fmt: str | None = None) -> list[CodeSpec]:
 def write_codebook(specs: list[CodeSpec], path: str | Path, fmt: str | None = None) -> str:
     """Atomic write of bare specs (a project's `.qdc` goes through `refi.export_qdc`, see
     `codebook.export_codebook`)."""
-    from .exports import write_text_atomic
+    from index.storage import write_text_atomic
 
     path = Path(path)
     fmt = detect_format(path, fmt)
@@ -205,3 +215,17 @@ def parse_qdc(data: bytes, origin: str = "codebook.qdc") -> list[CodeSpec]:
         specs.append(_spec({"name": c.name, "parent": names.get(c.parent) if c.parent else None,
                             "colour": c.colour, "guid": c.guid, **split_description(c.definition)}, where))
     return specs
+
+
+def import_codebook(project: Project, path: str, fmt: str | None = None, actor: str | None = None) -> ImportReport:
+    return import_specs(project, read_codebook(path, fmt), actor, origin=str(path))
+
+
+def export_codebook(project: Project, path: str, fmt: str | None = None) -> str:
+    """YAML/CSV from the specs; `.qdc` through `refi.export_qdc` (the one QDC writer: the store's
+    stable GUIDs, criteria in the shared format, atomic write, audited)."""
+    if detect_format(path, fmt) == "qdc":
+        from assistant.exchange.refi import export_qdc
+
+        return export_qdc(project, path, with_criteria=True).path
+    return write_codebook(specs_from_project(project), path, fmt)

@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
-from .project import Project
+from assistant.project import Project
 
 
 class ThematicRetriever(BaseRetriever):
@@ -42,7 +42,7 @@ class ThematicRetriever(BaseRetriever):
         return self._project
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        from .search import search
+        from assistant.corpus.search import search
 
         project = self._open()
         hits = search(project, query, k=self.k, mode=self.mode, filters=self.filters,

@@ -18,14 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from ..llm.providers import build_chat_model, model_id
-from ..llm.structured import call_structured
-from ..models import Code, Excerpt
-from ..prompts import load_prompt
-from ..pseudonymise import Pseudonymiser
-from ..verbatim import locate
-from . import EngineResult, Proposal, SuggestContext, SuggestionEngine, accepted_examples
-from .schema import SuggestOutput
+from assistant.coding.suggest import (
+    EngineResult,
+    Proposal,
+    SuggestContext,
+    SuggestionEngine,
+    accepted_examples,
+)
+from assistant.coding.suggest.schema import SuggestOutput
+from assistant.llm.prompts import load_prompt
+from assistant.llm.providers import build_chat_model, model_id
+from assistant.llm.pseudonymise import Pseudonymiser
+from assistant.llm.structured import call_structured
+from assistant.models import Code, Excerpt
+from assistant.verbatim import locate
 
 PROMPT = "suggest_codes"
 _DATA_TAG = re.compile(r"<(/?\s*(?:excerpt|context|example)\b)", re.I)
@@ -42,7 +48,9 @@ def unescape_data(text: str) -> str:
 
 
 def _key(name: str) -> str:
-    from ..codebook import name_key  # the one way code names are compared
+    from assistant.coding.codebook import (
+        name_key,  # the one way code names are compared
+    )
 
     return name_key(name)
 
@@ -72,14 +80,14 @@ class LLMEngine(SuggestionEngine):
 
     @classmethod
     def from_project(cls, project: Any, chat_model: Any = None, pseudonymise: bool | None = None) -> "LLMEngine":
-        from ..llm import pseudonymiser_if_remote
+        from assistant.llm import pseudonymiser_if_remote
 
         settings = project.settings
         model = chat_model if chat_model is not None else build_chat_model(settings.llm)
         if pseudonymise is None:
             pseud = pseudonymiser_if_remote(project)
         else:
-            from ..pseudonymise import pseudonymiser_for
+            from assistant.llm.pseudonymise import pseudonymiser_for
 
             pseud = pseudonymiser_for(project) if pseudonymise else None
         return cls(model, settings, project.store, pseud, max_codes=settings.suggest.top_k,
@@ -121,7 +129,7 @@ class LLMEngine(SuggestionEngine):
     def prompt_for(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> tuple[list[Code], dict[str, Any]]:
         """The codes that apply to this excerpt's source (scoped codes elsewhere are left out) and
         the prompt variables: the one path used by a real call, a dry run and a cost estimate."""
-        from ..codebook import code_applies
+        from assistant.coding.codebook import code_applies
 
         src = context.sources.get(excerpt.source_id)
         usable = [c for c in codes if src is None or not c.scope or code_applies(c, src)]
@@ -161,7 +169,7 @@ class LLMEngine(SuggestionEngine):
 def embed_or_none(project: Any) -> Any:
     """The project's embedder for picking similar examples; without one, examples come in stored order."""
     try:
-        from .offline import project_embed
+        from assistant.coding.suggest.offline import project_embed
 
         return project_embed(project)
     except Exception:  # noqa: BLE001

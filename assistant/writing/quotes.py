@@ -25,15 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from assistant.errors import ThematicError
+from assistant.models import Coding, Excerpt, Quote, Source
+from assistant.project import Project
+from assistant.verbatim import make_quote
+from assistant.writing.attribution import Attributor, participant_key
 from index.fusion import rrf
 from index.records import norm_value
 from index.text import sentence_spans
-
-from .attribution import Attributor, participant_key
-from .errors import ThematicError
-from .models import Coding, Excerpt, Quote, Source
-from .project import Project
-from .verbatim import make_quote
 
 Filters = Mapping[str, Any]
 Span = tuple[int, int]
@@ -355,7 +354,7 @@ def search_candidates(project: Project, queries: Sequence[str], n: int, filters:
                       include_interviewer: bool) -> list[Candidate]:
     """Hybrid search for the main query and the example queries, fused with RRF; `why` keeps the
     main query's ranks so the analyst sees where a quote came from."""
-    from .search import search
+    from assistant.corpus.search import search
 
     runs = [search(project, q, k=n, filters=dict(filters) if filters else None,
                    exclude_interviewer=not include_interviewer) for q in queries if q.strip()]

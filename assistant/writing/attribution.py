@@ -15,8 +15,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .models import Source
-from .settings import Settings
+from assistant.models import Source
+from assistant.settings import Settings
 
 _FIELD_GAP = "\x00"  # marks an empty field while the template is filled
 

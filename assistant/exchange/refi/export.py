@@ -9,8 +9,6 @@ listed in the report's warnings: the spec asks exporters to tell the user about 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -19,10 +17,11 @@ from pathlib import Path
 from lxml import etree
 from pydantic import BaseModel, Field
 
-from ..models import Code, Memo
-from ..project import Project
-from .guids import derived_guid, project_guid, source_guid
-from .offsets import OffsetMode, UnitMap, to_mode
+from assistant.exchange.refi.guids import derived_guid, project_guid, source_guid
+from assistant.exchange.refi.offsets import OffsetMode, UnitMap, to_mode
+from assistant.models import Code, Memo
+from assistant.project import Project
+from index.storage import write_bytes_atomic, write_file_atomic
 
 NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -339,19 +338,6 @@ def qde_bytes(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def atomic_write_bytes(path: Path, writer: Callable[[Path], None]) -> None:
-    """Write through a temp file in the same folder and os.replace it, so a crash never leaves a
-    half-written export where a good one was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_qdpx(project: Project, path: str | Path, offsets: OffsetMode = "chars",
@@ -365,7 +351,7 @@ def export_qdpx(project: Project, path: str | Path, offsets: OffsetMode = "chars
             for name, text in files.items():
                 zf.writestr(name, text.encode("utf-8"))
 
-    atomic_write_bytes(Path(path), write)
+    write_file_atomic(Path(path), write)
     report.path = str(path)
     project.store.audit(project.analyst, "export.qdpx", "project", None, path=str(path), offsets=offsets,
                         counts=report.counts)
@@ -391,7 +377,7 @@ def export_qdc(project: Project, path: str | Path, with_criteria: bool = True) -
     codes = project.store.list_codes()
     guids = project.store.entity_guids("codes")
     data = qdc_bytes(codebook_element(codes, guids, with_criteria))
-    atomic_write_bytes(Path(path), lambda tmp: tmp.write_bytes(data))
+    write_bytes_atomic(Path(path), data)
     project.store.audit(project.analyst, "export.qdc", "codebook", None, path=str(path), codes=len(codes))
     return ExportReport(path=str(path), counts={"codes": len(codes)})
 

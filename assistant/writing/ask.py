@@ -22,11 +22,11 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .citations import span_token, verify_text
-from .errors import LLMError
-from .models import Quote
-from .project import Project
-from .quotes import Candidate, QuoteContext
+from assistant.errors import LLMError
+from assistant.models import Quote
+from assistant.project import Project
+from assistant.writing.citations import span_token, verify_text
+from assistant.writing.quotes import Candidate, QuoteContext
 
 NO_EVIDENCE_TEXT = "The corpus holds no evidence on this question."
 SENTINEL = "NO_EVIDENCE_IN_CORPUS"
@@ -122,7 +122,7 @@ def _history_text(history: Sequence[Any] | None) -> str:
 def gather_evidence(project: Project, query: str, k: int, filters: Mapping[str, Any] | None,
                     min_similarity: float, ctx: QuoteContext) -> list[Quote]:
     """Excerpts similar enough to count as evidence, as verbatim quotes."""
-    from .search import search
+    from assistant.corpus.search import search
 
     hits = search(project, query, k=k, filters=dict(filters) if filters else None,
                   exclude_interviewer=True, diversify=0.7)
@@ -146,7 +146,7 @@ def generate(project: Project, llm: BaseChatModel, prompt_name: str, cache: bool
              **variables: Any) -> tuple[str, str]:
     """Render a prompt and call the model through the project's LLM layer (response cache,
     retries, pseudonymisation for remote models); (reply text, prompt id)."""
-    from .llm import call_text, pseudonymiser_if_remote
+    from assistant.llm import call_text, pseudonymiser_if_remote
 
     text, rec = call_text(llm, prompt_name, variables, cache_store=project.store if cache else None,
                           settings=project.settings.llm, pseudonymiser=pseudonymiser_if_remote(project))

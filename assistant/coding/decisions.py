@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .errors import NotFound, ThematicError, VerificationError
-from .models import Coding, Decision, Excerpt, Suggestion
-from .project import Project
-from .verbatim import is_verbatim, locate
+from assistant.errors import NotFound, ThematicError, VerificationError
+from assistant.models import Coding, Decision, Excerpt, Suggestion
+from assistant.project import Project
+from assistant.verbatim import is_verbatim, locate
 
 
 def _trace(s: Suggestion) -> dict:
@@ -33,7 +33,7 @@ def _pending(project: Project, suggestion_id: int) -> Suggestion:
 def _code_for(project: Project, s: Suggestion, analyst: str) -> int:
     if s.code_id is not None:
         return s.code_id
-    from .codebook import add_code, name_key
+    from assistant.coding.codebook import add_code, name_key
 
     want = name_key(s.proposed_name or "")
     existing = [c for c in project.store.list_codes() if name_key(c.name) == want]

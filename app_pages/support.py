@@ -15,8 +15,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .models import Code, Coding, Excerpt, Source
-from .settings import LLMSettings
+from assistant.models import Code, Coding, Excerpt, Source
+from assistant.settings import LLMSettings
 
 FAKE_EMBEDDER_ENV = "THEMATIC_FAKE_EMBEDDER"
 PROJECT_ENV = "THEMATIC_PROJECT"
@@ -195,7 +195,7 @@ def split_citations(text: str) -> list[str | tuple[int, int, int]]:
     UI can turn each citation into a link to the cited words."""
     out: list[str | tuple[int, int, int]] = []
     prev = 0
-    from .citations import GROUP_RE, parse_citations
+    from assistant.writing.citations import GROUP_RE, parse_citations
 
     for m in GROUP_RE.finditer(text):
         cites = parse_citations(m.group(0))

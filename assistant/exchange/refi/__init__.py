@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .export import (
+from assistant.exchange.refi.export import (
     ExportReport,
     build_project_xml,
     codes_element,
@@ -11,8 +11,9 @@ from .export import (
     export_qdpx,
     validate_qde,
 )
-from .importer import ImportReport, import_qdc, import_qdpx, parse_qdpx
-from .offsets import OFFSET_MODES, OffsetMode
+from assistant.exchange.refi.importer import ImportReport, parse_qdpx
+from assistant.exchange.refi.offsets import OFFSET_MODES, OffsetMode
+from assistant.exchange.refi.writer import import_qdc, import_qdpx
 
 __all__ = [
     "OFFSET_MODES",

@@ -21,10 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import ThematicError
-from .models import Code, Excerpt
-from .project import Project
-from .suggest import EngineResult, SuggestContext, SuggestionEngine, make_engine, record_results
+from assistant.coding.suggest import (
+    EngineResult,
+    SuggestContext,
+    SuggestionEngine,
+    make_engine,
+    record_results,
+)
+from assistant.errors import ThematicError
+from assistant.models import Code, Excerpt
+from assistant.project import Project
 
 Progress = Callable[[int, int], None]
 OUTPUT_TOKENS_PER_EXCERPT = 150  # assumption for estimates: a typical reply with 1-3 codes
@@ -71,7 +77,7 @@ class DryRunReport:
 
 
 def _matches(filters: dict[str, Any] | None, src: Any) -> bool:
-    from .codebook import code_applies
+    from assistant.coding.codebook import code_applies
 
     return not filters or code_applies(Code(name="_", scope={"filters": filters}), src)
 
@@ -115,7 +121,7 @@ def precode(
     run_id: str | None = None, include_interviewer: bool = False, chat_model: Any = None,
     progress: Progress | None = None, batch_size: int = 64,
 ) -> PrecodeReport:
-    from .codebook import resolve_codes
+    from assistant.coding.codebook import resolve_codes
 
     t0 = time.perf_counter()
     code_list = resolve_codes(project, codes)
@@ -208,8 +214,8 @@ def _run_llm(project: Project, eng: Any, todo: list[Excerpt], codes: list[Code],
 
 
 def _estimate_cost(project: Project, eng: Any, sample: list[Excerpt], codes: list[Code], ctx: SuggestContext) -> float:
-    from .llm.structured import estimate_tokens, render_messages
-    from .suggest.schema import SuggestOutput
+    from assistant.coding.suggest.schema import SuggestOutput
+    from assistant.llm.structured import estimate_tokens, render_messages
 
     if not sample:
         return 0.0
@@ -240,11 +246,11 @@ def _finish(project: Project, rep: PrecodeReport, counter: Counter, per_code: Co
 def dry_run(project: Project, codes: list[str] | None = None, filters: dict[str, Any] | None = None, n: int = 2,
             include_interviewer: bool = False) -> DryRunReport:
     """What an LLM pre-coding run would send, and roughly what it would cost. Calls no model."""
-    from .codebook import resolve_codes
-    from .llm import pseudonymiser_if_remote
-    from .llm.structured import estimate_tokens, render_messages
-    from .suggest.llm import PROMPT, LLMEngine, embed_or_none
-    from .suggest.schema import SuggestOutput
+    from assistant.coding.codebook import resolve_codes
+    from assistant.coding.suggest.llm import PROMPT, LLMEngine, embed_or_none
+    from assistant.coding.suggest.schema import SuggestOutput
+    from assistant.llm import pseudonymiser_if_remote
+    from assistant.llm.structured import estimate_tokens, render_messages
 
     llm = project.settings.llm
     code_list = resolve_codes(project, codes)

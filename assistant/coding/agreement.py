@@ -29,9 +29,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from .errors import NotFound
-from .models import Coding, Excerpt
-from .project import Project
+from assistant.errors import NotFound
+from assistant.models import Coding, Excerpt
+from assistant.project import Project
 
 # --- statistics (pure) ---------------------------------------------------------------------------
 
@@ -221,7 +221,7 @@ def coder_codings(project: Project, coder: str) -> list[Coding]:
     parts = _ai_parts(coder)
     if parts is None:
         return stored
-    from .suggest import ai_codings
+    from assistant.coding.suggest import ai_codings
 
     seen = {(c.excerpt_id, c.code_id) for c in stored if c.excerpt_id is not None}
     derived = [c for c in ai_codings(project, engine=parts[0], model=parts[1])
@@ -240,7 +240,7 @@ def coder_coverage(project: Project, coder: str, coded: set[int]) -> set[int]:
 
 
 def _ai_coder_counts(project: Project) -> Counter:
-    from .suggest import ai_codings
+    from assistant.coding.suggest import ai_codings
 
     return Counter(c.coder for c in ai_codings(project))
 
