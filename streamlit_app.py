@@ -1,32 +1,8 @@
-"""thematic workspace: a Streamlit front end over one project.
+"""The workspace from a source checkout: `streamlit run streamlit_app.py -- --project DIR`.
 
-Run: `thematic app --project DIR` (or `streamlit run streamlit_app.py -- --project DIR`; or set
-THEMATIC_PROJECT). With no project named it opens ./demo-project, building it from the bundled demo
-corpus on first start. Every action is one call into the `assistant` library and everything is kept
-in the project store, so a reload or a second tab loses nothing. Pages live in `app_pages/`."""
+The workspace itself is `app_pages/workspace.py` (installed with the package, so `thematic app`
+works from a wheel); this file only runs it."""
 
-from __future__ import annotations
+from app_pages.workspace import main
 
-import streamlit as st
-
-from app_pages import _common as ui
-
-st.set_page_config(page_title="thematic", page_icon=":material/format_quote:", layout="wide", initial_sidebar_state="expanded")
-
-ui.style()
-project = ui.open_project()
-ui.sidebar(project)
-ui.remote_banner(project)
-ui.show_flash()
-
-pages = [
-    st.Page(ui.PAGES["corpus"], title="Corpus", icon=":material/description:", url_path="corpus", default=True),
-    st.Page(ui.PAGES["code"], title="Code", icon=":material/label:", url_path="code"),
-    st.Page(ui.PAGES["quotes"], title="Quotes", icon=":material/format_quote:", url_path="quotes"),
-    st.Page(ui.PAGES["themes"], title="Themes", icon=":material/hub:", url_path="themes"),
-    st.Page(ui.PAGES["ask"], title="Ask", icon=":material/forum:", url_path="ask"),
-    st.Page(ui.PAGES["agreement"], title="Agreement & export", icon=":material/compare_arrows:",
-            url_path="agreement"),
-    st.Page(ui.PAGES["settings"], title="Settings", icon=":material/settings:", url_path="settings"),
-]
-st.navigation(pages, position="sidebar").run()
+main()

@@ -1,6 +1,7 @@
 """What every page of the workspace shares: the open project (one per folder, cached for the
 process), cache keys that change whenever the store changes, the privacy banner, the sidebar, and
-turning library errors into one plain sentence. No analysis here: pages call the library."""
+turning library errors into one plain sentence. No analysis here: pages call the library. Every
+string built from data goes through `app_pages.render` (see there why)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from app_pages import render
 from app_pages.support import (
-    code_chip,
     fake_embedder_dim,
     project_dir_from,
     remote_notice,
@@ -25,14 +26,16 @@ from assistant.settings import Settings
 
 T = TypeVar("T")
 
+HERE = Path(__file__).resolve().parent
+# absolute paths: the same pages whether the workspace runs from a checkout or an installed wheel
 PAGES = {
-    "corpus": "app_pages/corpus.py",
-    "code": "app_pages/coding.py",
-    "quotes": "app_pages/quotes.py",
-    "themes": "app_pages/themes.py",
-    "ask": "app_pages/ask.py",
-    "agreement": "app_pages/agreement.py",
-    "settings": "app_pages/settings.py",
+    "corpus": str(HERE / "corpus.py"),
+    "code": str(HERE / "coding.py"),
+    "quotes": str(HERE / "quotes.py"),
+    "themes": str(HERE / "themes.py"),
+    "ask": str(HERE / "ask.py"),
+    "agreement": str(HERE / "agreement.py"),
+    "settings": str(HERE / "settings.py"),
 }
 
 
@@ -98,15 +101,15 @@ def _build_demo(folder: Path) -> None:
             build_demo(folder, progress=stage, embedder=emb).close()
         except Exception as exc:  # noqa: BLE001 - shown in plain words, the page cannot go on
             status.update(label="Could not build the demo project", state="error")
-            st.error(f"Building the demo project in {folder} failed: {exc}")
+            st.error(render.md(f"Building the demo project in {folder} failed: {exc}"))
             st.stop()
         status.update(label="Demo project ready", state="complete")
 
 
 def _no_project(folder: Path) -> None:
     st.title("Open a project")
-    st.warning(f"{folder} is not a thematic project yet.")
-    if st.button(f"Create a new project in {folder}", type="primary"):
+    st.warning(render.label(f"{folder} is not a thematic project yet."))
+    if st.button(render.label(f"Create a new project in {folder}"), type="primary"):
         run(lambda: Project.init(folder).close(), "Creating the project")
         st.rerun()
     project_chooser()
@@ -122,7 +125,8 @@ def project_chooser() -> None:
             folder = Path(path).expanduser().resolve()
             if not (folder / DB_NAME).exists():
                 if not create:
-                    st.error(f"{folder} is not a thematic project (no {DB_NAME}); tick 'Create' to make one.")
+                    st.error(render.label(f"{folder} is not a thematic project (no {DB_NAME}); "
+                                          "tick 'Create' to make one."))
                     return
                 if not run(lambda: Project.init(folder).close(), "Creating the project"):
                     return
@@ -140,23 +144,24 @@ def run(fn: Callable[[], T], what: str) -> T | None:
     """Call the library; a failure becomes one plain sentence naming what failed, not a traceback."""
     try:
         return fn()
-    except ThematicError as exc:
-        st.error(f"{what} failed: {exc}")
+    except ThematicError as exc:  # messages quote names and text from the data: shown as text
+        st.error(render.md(f"{what} failed: {exc}"))
     except Exception as exc:  # noqa: BLE001 - unexpected: say so, keep the detail folded away
-        st.error(f"{what} failed unexpectedly: {type(exc).__name__}: {exc}")
+        st.error(render.md(f"{what} failed unexpectedly: {type(exc).__name__}: {exc}"))
         with st.expander("Technical detail"):
             st.code(traceback.format_exc())
     return None
 
 
 def flash(message: str, icon: str = ":material/check_circle:") -> None:
-    """A toast that survives the rerun that follows an action."""
+    """A toast that survives the rerun that follows an action. `message` is plain text (it names
+    codes, sources and files): it is shown as written."""
     st.session_state.setdefault("_flash", []).append((message, icon))
 
 
 def show_flash() -> None:
     for message, icon in st.session_state.pop("_flash", []):
-        st.toast(message, icon=icon)
+        st.toast(render.label(message), icon=icon)
 
 
 # -- chrome -----------------------------------------------------------------------------------------
@@ -177,7 +182,7 @@ def remote_banner(project: Project) -> None:
     notice = remote_notice(project.settings.llm)
     if notice:
         level, text = notice
-        (st.warning if level == "warning" else st.info)(text, icon=":material/public:" if level == "warning" else ":material/lock:")
+        (st.warning if level == "warning" else st.info)(render.label(text), icon=":material/public:" if level == "warning" else ":material/lock:")
 
 
 def engine_label(project: Project) -> str:
@@ -191,31 +196,50 @@ def engine_label(project: Project) -> str:
 def sidebar(project: Project) -> None:
     counts = project.store.counts()
     with st.sidebar:
-        st.markdown(f"### :material/folder_open: {project.folder.name}")
-        st.caption(f"{project.folder}")
+        st.markdown(f"### :material/folder_open: {render.label(project.folder.name)}")
+        render.caption(project.folder)
         st.markdown(
             f"**{counts['sources']}** sources · **{counts['excerpts']}** excerpts  \n"
             f"**{counts['codes']}** codes · **{counts['codings']}** codings  \n"
             f"**{counts['suggestions_pending']}** suggestions to review  \n"
             f"**{counts['themes']}** themes · **{len(project.store.list_basket())}** quotes in basket"
         )
-        st.caption(f"Analyst: {project.analyst} · AI: {engine_label(project)}")
+        orphaned = counts.get("codings_orphaned", 0)
+        if orphaned:
+            page_link("corpus", f"{orphaned} orphaned coding{'s' if orphaned != 1 else ''} to re-attach or dismiss",
+                      {"orphans": "all"}, ":material/link_off:")
+        render.caption(f"Analyst: {project.analyst} · AI: {engine_label(project)}")
+        if project.needs_analyst_name():
+            analyst_prompt(project)
 
 
-def code_colours(project: Project) -> dict[int, str]:
-    return {int(c.id): c.colour for c in project.store.list_codes(include_inactive=True)}  # type: ignore[arg-type]
+def analyst_prompt(project: Project) -> None:
+    """Ask who is working before their decisions are recorded under a login name ("root") that
+    names nobody. Saved through `Project.set_analyst`, which writes the audit row."""
+    with st.form("analyst_name", border=True):
+        st.markdown("**Who is working?**")
+        render.caption(f"Until you say, your decisions are recorded as {project.analyst or '(nobody)'}, "
+                       "this computer's login name.")
+        name = st.text_input("Your name (recorded in the audit log)", key="analyst_name_input",
+                             placeholder=project.analyst)
+        if st.form_submit_button("Save my name", type="primary"):
+            saved = run(lambda: project.set_analyst(name), "Saving your name")
+            if saved is not None:
+                project._ui_settings_mtime = _mtime(project)  # type: ignore[attr-defined]
+                flash(f"Your decisions are recorded as {saved}")
+                st.rerun()
 
 
 def chips(items: list[tuple[str, str]]) -> None:
-    if items:
-        st.html("".join(code_chip(name, colour) for name, colour in items))
+    render.chips(items)
 
 
 def ai_caption(engine: str, model: str, score: float | None = None) -> str:
-    bits = [":material/smart_toy: AI suggestion", f"{engine} engine" + (f" · {model}" if model else "")]
+    """Markdown for a caption: our icon, then the engine and model (data, escaped)."""
+    bits = [f"{engine} engine" + (f" · {model}" if model else "")]
     if score is not None:
         bits.append(f"score {score:.2f}")
-    return " · ".join(bits)
+    return ":material/smart_toy: AI suggestion · " + render.label(" · ".join(bits))
 
 
 def heading(title: str, subtitle: str | None = None) -> None:
@@ -225,4 +249,6 @@ def heading(title: str, subtitle: str | None = None) -> None:
 
 
 def page_link(key: str, label: str, query: dict[str, Any] | None = None, icon: str | None = None) -> None:
-    st.page_link(PAGES[key], label=label, query_params={k: str(v) for k, v in (query or {}).items()}, icon=icon)
+    """A link to another page; `label` is plain text (it usually names a source or quotes it)."""
+    st.page_link(PAGES[key], label=render.label(label), query_params={k: str(v) for k, v in (query or {}).items()},
+                 icon=icon)

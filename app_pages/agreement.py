@@ -1,6 +1,12 @@
 """Agreement and export: coder-vs-coder agreement (kappa, alpha, AC1, prevalence, F1) with a per-code
 chart and the disagreements to discuss; exports (.qdpx, .qdc, CSV, audit log) as downloads. Each
-download writes the file into the project's exports/ folder too, and is audited."""
+download writes the file into the project's exports/ folder too, and is audited.
+
+The figures say what they are over: each code's units and how they were chosen (its scope, the
+sources assigned to both coders, or the excerpts both coded), uses of a code outside its scope, and,
+above everything, whether the comparison is of independent judgements at all
+(`blind.comparison_independence`: a coder who accepted the AI's suggestions is not a second opinion
+on that AI)."""
 
 from __future__ import annotations
 
@@ -12,16 +18,75 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import render
 from assistant.coding import agreement as ag
+from assistant.coding.blind import comparison_independence
+from assistant.models import is_ai_coder
 
 project = ui.open_project()
 ui.heading("Agreement & export", "Inter-coder agreement for your methods section, and files for other tools.")
 
 
+BASIS_WORDS = {"scope": "its scope", "assigned": "sources assigned to both", "all": "excerpts both coded",
+               "mixed": "each code over its own units"}
+COLUMNS_FIRST = ["code", "units", "units_basis", "units_rule"]
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def _report(folder: str, version: int, a: str, b: str, overlap: float):
+def _report(folder: str, version: int, a: str, b: str, overlap: float, sources: tuple[int, ...] | None,
+            filters: tuple[tuple[str, tuple[str, ...]], ...] | None):
     p = ui._open(folder)
-    return ag.agreement_report(p, a, b, overlap), ag.disagreements(p, a, b, overlap)
+    kw = {"assigned_sources": list(sources) if sources is not None else None,
+          "assigned_filters": {k: list(v) for k, v in filters} if filters else None}
+    return ag.agreement_report(p, a, b, overlap, **kw), ag.disagreements(p, a, b, overlap, **kw)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _independence(folder: str, version: int, a: str, b: str):
+    return comparison_independence(ui._open(folder), a, b)
+
+
+def _assigned_control() -> tuple[tuple[int, ...] | None, tuple[tuple[str, tuple[str, ...]], ...] | None]:
+    """Which sources both coders were asked to code: named, or those matching an attribute. With
+    them, an excerpt a coder left uncoded counts as "code absent" instead of being left out."""
+    srcs = project.store.list_sources()
+    names = {int(s.id): s.name for s in srcs}  # type: ignore[arg-type]
+    with st.expander("Units: which excerpts count", expanded=st.session_state.get("ag_basis") == "assigned"):
+        basis = st.radio("Compare over", ["coded", "assigned"], horizontal=True, key="ag_basis",
+                         format_func=lambda x: "the excerpts both coders coded" if x == "coded"
+                         else "every excerpt of the sources assigned to both coders")
+        if basis != "assigned":
+            return None, None
+        chosen = st.multiselect("Sources assigned to both coders", list(names), format_func=names.get, key="ag_sources")
+        attrs: dict[str, set[str]] = {"kind": {s.kind for s in srcs}}
+        for s in srcs:
+            for k, v in s.attributes.items():
+                if v not in (None, ""):
+                    attrs.setdefault(k, set()).add(str(v))
+        c1, c2 = st.columns(2)
+        key = c1.selectbox("…and/or the sources whose attribute", [None, *sorted(attrs)], key="ag_attr",
+                           format_func=lambda k: "(no attribute)" if k is None else k)
+        values = c2.multiselect("is one of", sorted(attrs.get(key, ())), key="ag_attr_values") if key else []
+        if not chosen and not values:
+            st.info("Choose the assigned sources, or an attribute and its values. Until then the figures are over "
+                    "the excerpts both coders coded.")
+            return None, None
+        return tuple(sorted(chosen)), ((key, tuple(values)),) if key and values else None
+
+
+def _independence_note(a: str, b: str) -> None:
+    verdict = ui.run(lambda: _independence(str(project.folder), ui.version(project), a, b),
+                     "Checking whether the comparison is independent")
+    if verdict is None:
+        return
+    if verdict.independent:
+        st.success(render.label(f"Independent comparison: over the {len(verdict.sources_compared)} source(s) both "
+                                "coded, neither coder could have seen the other's work."),
+                   icon=":material/verified:")
+        return
+    body = ("**Not an independent comparison**: these figures do not measure agreement between two "
+            "independent judgements.  \n" + "  \n".join("• " + render.label(r) for r in verdict.reasons))
+    st.error(body, icon=":material/link:")
 
 
 tab_agree, tab_export = st.tabs(["Agreement", "Export"])
@@ -37,15 +102,21 @@ with tab_agree:
             st.dataframe(pd.DataFrame(coders), hide_index=True)
     else:
         c1, c2, c3 = st.columns([2, 2, 1])
-        human = [n for n in names if not n.startswith("ai:")] or names
+        human = [n for n in names if not is_ai_coder(n)] or names
         a = c1.selectbox("Coder A (reference)", names, index=names.index(human[0]))
         b = c2.selectbox("Coder B", names, index=next((i for i, n in enumerate(names) if n != a), 1),
                          help="AI coders (ai:engine:model) are offered when the project has AI suggestions.")
-        if any(n.startswith("ai:") for n in (a, b)):
+        if any(is_ai_coder(n) for n in (a, b)):
             st.caption("AI coders (ai:engine:model) are compared through their suggestions, whatever you "
                        "decided about them; superseded suggestions are left out.")
         overlap = c3.slider("Overlap rule", 0.1, 1.0, 0.5, 0.1, help="How much a coding must cover an excerpt to count.")
-        res = ui.run(lambda: _report(str(project.folder), ui.version(project), a, b, overlap), "Computing agreement")
+        assigned, filters = _assigned_control()
+        if a == b:
+            st.warning("Choose two different coders.")
+        else:
+            _independence_note(a, b)
+        res = ui.run(lambda: _report(str(project.folder), ui.version(project), a, b, overlap, assigned, filters),
+                     "Computing agreement") if a != b else None
         if res is not None:
             rep, diffs = res
             o = rep.overall
@@ -56,10 +127,26 @@ with tab_agree:
             m[2].metric("Gwet's AC1", fmt(o.ac1))
             m[3].metric("% agreement", fmt(o.percent_agreement))
             m[4].metric("F1 (B vs A)", fmt(o.f1))
-            m[5].metric("Excerpts compared", rep.excerpts_compared)
-            st.caption(rep.rule + (f" · macro kappa {rep.macro_kappa:.2f}" if rep.macro_kappa is not None else ""))
+            m[5].metric("Units (excerpts)", o.units, help="Excerpts any code was compared on; each code is compared "
+                        "over its own units (see the table).")
+            basis = BASIS_WORDS.get(o.units_basis, o.units_basis)
+            by_basis = ", ".join(f"{n} by {BASIS_WORDS.get(k, k)}" for k, n in rep.codes_by_basis.items())
+            assigned_words = (f" · {rep.assigned_sources} source(s) assigned to both" if rep.assigned_sources is not None
+                              else "")
+            st.markdown(render.label(f"Units: {o.units} excerpts, {basis} ({rep.excerpts_compared} before scoping, "
+                                     f"{BASIS_WORDS.get(rep.units_basis, rep.units_basis)}){assigned_words}"
+                                     + (f" · codes: {by_basis}" if by_basis else "")))
+            render.caption((o.units_rule + " · " if o.units_rule else "") + rep.rule
+                           + (f" · macro kappa {rep.macro_kappa:.2f}" if rep.macro_kappa is not None else ""))
+            if rep.outside_scope:
+                total = sum(rep.outside_scope.values())
+                st.warning(render.label(f"{total} use(s) of {len(rep.outside_scope)} code(s) outside their scope, left "
+                                        "out of those codes' figures: " + ", ".join(
+                                            f"{k} ({v})" for k, v in rep.outside_scope.items())),
+                           icon=":material/crop_free:")
             rows = pd.DataFrame([r.model_dump(exclude={"code_id"}) for r in rep.per_code])
             if not rows.empty:
+                rows = rows[[c for c in COLUMNS_FIRST if c in rows] + [c for c in rows if c not in COLUMNS_FIRST]]
                 st.dataframe(rows, hide_index=True, width="stretch",
                              column_config={k: st.column_config.NumberColumn(format="%.2f") for k in
                                             ("prevalence_either", "prevalence_both", "percent_agreement", "kappa", "alpha",
@@ -76,7 +163,7 @@ with tab_agree:
 
 with tab_export:
     st.markdown("Files are built when you click, saved into "
-                f"`{project.exports_dir}` as well, and recorded in the audit log.")
+                f"{render.label(project.exports_dir)} as well, and recorded in the audit log.")
 
     def _build(name: str, writer: Callable[[Path], object]) -> Callable[[], bytes]:
         def data() -> bytes:

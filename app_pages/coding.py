@@ -3,13 +3,11 @@ codebook editor, and running the suggestion engine on a source or the whole corp
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
-from app_pages.support import excerpt_html, undoable_decisions
+from app_pages import render
 from assistant.coding import codebook as cb
 from assistant.coding import decisions
 from assistant.coding.suggest import list_suggestions
@@ -29,13 +27,8 @@ def _views(folder: str, version: int, code: int | None, source: int | None, engi
 def _code_table(folder: str, version: int) -> pd.DataFrame:
     p = ui._open(folder)
     codes = p.store.list_codes()
-    depth = {int(c.id): 0 for c in codes}  # type: ignore[arg-type]
-    parents = {int(c.id): c.parent_id for c in codes}  # type: ignore[arg-type]
-    for cid in depth:
-        p_id = parents[cid]
-        while p_id is not None and p_id in parents:
-            depth[cid] += 1
-            p_id = parents[p_id]
+    tree = cb.code_tree(codes)
+    depth = {cid: tree.depth(cid) for cid in tree.parents}
     counts = {k: sum(v.values()) for k, v in p.store.code_counts().items()}
     pending: dict[int, int] = {}
     for s in p.store.list_suggestions(status="pending"):
@@ -50,8 +43,7 @@ def _context(speaker: str | None, text: str, before: bool, limit: int = 360) -> 
     """A neighbouring turn, greyed and cut to its nearest part, so the excerpt stays the focus."""
     if len(text) > limit:
         text = "…" + text[-limit:] if before else text[:limit] + "…"
-    label = f"<b>{html.escape(speaker)}</b> " if speaker else ""
-    st.html(f'<div style="color:#8a8f98;font-size:0.88rem;white-space:pre-wrap;margin:2px 0">{label}{html.escape(text)}</div>')
+    st.html(render.context_html(speaker, text))
 
 
 ver = ui.version(project)
@@ -84,18 +76,24 @@ with review:
         s = v.suggestion
         ex = store.get_excerpt(s.excerpt_id)
         src = store.get_source(s.source_id)
-        code = code_by_id.get(s.code_id) if s.code_id is not None else None
+        code = None if v.is_new_code else code_by_id.get(s.code_id)  # type: ignore[arg-type]
         colour = code.colour if code else "#9e9e9e"
         with st.container(border=True):
             st.caption(f"Suggestion {idx + 1} of {len(views)} · " + ui.ai_caption(s.engine, s.model, s.score))
+            if v.suspicious:  # first, before anything the model says: its say-so is no reason to trust it
+                st.warning("**Suspicious evidence: check it against the words themselves.** This passage reads like "
+                           "instructions to the AI (telling it which code to give, or to ignore its rules), so the "
+                           "suggestion may come from the text steering the model rather than from what it means.",
+                           icon=":material/gpp_maybe:")
             if code is not None:
                 ui.chips([(code.name, code.colour)])
                 if code.definition:
-                    st.caption(code.definition)
-            else:
-                st.markdown(f"**New code proposed:** {s.proposed_name}")
+                    render.caption(code.definition)
+            else:  # the model's proposal: marked as new, its name and definition shown as text
+                st.html(render.chip_html(s.proposed_name or "?", colour, new=True))
+                st.caption("The AI proposes a code that is not in your codebook; accepting adds it.")
                 if s.proposed_definition:
-                    st.caption(s.proposed_definition)
+                    render.caption(f"Proposed definition: {s.proposed_definition}")
             for n in store.neighbours(ex, before=1, after=0):
                 _context(n.speaker, n.text, before=True)
             evidence = ((s.evidence_start, s.evidence_end) if s.evidence_start is not None and s.evidence_end is not None
@@ -103,36 +101,37 @@ with review:
             ev = evidence or (ex.start, ex.end)
             ui.page_link("corpus", f"{v.source}" + (f" · {ex.speaker}" if ex.speaker else "") + (f" · p.{ex.page}" if ex.page else "")
                          + " — open in the source", {"source": s.source_id, "start": ev[0], "end": ev[1]}, ":material/description:")
-            st.html(excerpt_html(src.text, ex.start, ex.end, evidence, colour))
+            st.html(render.excerpt_html(src.text, ex.start, ex.end, evidence, colour))
             for n in store.neighbours(ex, before=0, after=1):
                 _context(n.speaker, n.text, before=False)
-            if s.rationale:
-                st.caption(f"Why the AI suggests it: {s.rationale}")
+            if s.rationale:  # model output: shown as text, never as Markdown
+                render.caption(f"Why the AI suggests it: {s.rationale}")
 
         def _accept(span: str = "excerpt") -> None:
             coding = ui.run(lambda: decisions.accept(project, int(s.id), span=span),  # type: ignore[arg-type]
-                            f"Accepting suggestion {s.id} ({v.code} in {v.source})")
+                            f"Accepting suggestion {s.id} ({v.label} in {v.source})")
             if coding is not None:
-                ui.flash(f"Coded as {v.code}")
+                ui.flash(f"Coded as {v.label}")
 
         def _reject() -> None:
             if ui.run(lambda: decisions.reject(project, int(s.id)), f"Rejecting suggestion {s.id}") is not None:  # type: ignore[arg-type]
-                ui.flash(f"Rejected {v.code}", ":material/close:")
+                ui.flash(f"Rejected {v.label}", ":material/close:")
 
         def _move(step: int) -> None:
             st.session_state["rv_idx"] = max(0, min(len(views) - 1, idx + step))
 
         def _undo() -> None:
-            todo = undoable_decisions(project)
-            if not todo:
+            if not decisions.undoable(project):
                 ui.flash("Nothing to undo", ":material/info:")
                 return
-            d = ui.run(lambda: decisions.undo(project, int(todo[0].id)), "Undo")  # type: ignore[arg-type]
+            d = ui.run(lambda: decisions.undo_last(project), "Undo")
             if d is not None:
                 ui.flash(f"Undid your last {d.action}", ":material/undo:")
 
         with st.container(horizontal=True, gap="small"):
-            st.button("Accept", type="primary", shortcut="A", on_click=_accept, key="rv_accept", icon=":material/check:")
+            st.button("Accept" + (" and add the code" if v.is_new_code else ""), type="primary", shortcut="A",
+                      on_click=_accept, key="rv_accept", icon=":material/check:",
+                      help="This code is not in your codebook: accepting adds it." if v.is_new_code else None)
             st.button("Evidence only", on_click=_accept, args=("evidence",), key="rv_accept_ev",
                       disabled=evidence is None, help="Accept, coding just the highlighted evidence instead of the whole turn.")
             st.button("Reject", shortcut="X", on_click=_reject, key="rv_reject", icon=":material/close:")
@@ -159,8 +158,9 @@ with review:
                         st.rerun()
 
         with st.expander(f"Queue ({len(views)} waiting)"):
-            st.dataframe(pd.DataFrame([{"#": i + 1, "code": x.code, "source": x.source, "speaker": x.speaker,
+            st.dataframe(pd.DataFrame([{"#": i + 1, "code": x.label, "source": x.source, "speaker": x.speaker,
                                         "score": x.suggestion.score, "engine": x.suggestion.engine,
+                                        "check": "suspicious evidence" if x.suspicious else "",
                                         "excerpt": x.excerpt_text[:140]} for i, x in enumerate(views)]),
                          hide_index=True, width="stretch", height=300)
 
@@ -192,7 +192,7 @@ with side:
                 d = st.text_area("Definition", c.definition, height=80)
                 inc = st.text_area("Include when", c.include, height=60)
                 exc = st.text_area("Exclude when", c.exclude, height=60)
-                col = st.color_picker("Colour", c.colour if c.colour.startswith("#") and len(c.colour) == 7 else "#888888")
+                col = st.color_picker("Colour", render.safe_colour(c.colour))
                 if st.form_submit_button("Save"):
                     if ui.run(lambda: cb.update_code(project, int(c.id), definition=d, include=inc, exclude=exc, colour=col),  # type: ignore[arg-type]
                               f"Saving code {c.name!r}") is not None:
@@ -225,14 +225,15 @@ with side:
     st.subheader("Run the AI", anchor=False)
     engines = ["offline"] + (["llm"] if project.settings.llm.provider != "none" else [])
     engine = st.radio("Engine", engines, horizontal=True,
-                      format_func=lambda e: "Offline (on this machine)" if e == "offline" else f"LLM: {ui.engine_label(project)}")
+                      format_func=lambda e: "Offline (on this machine)" if e == "offline"
+                      else render.label(f"LLM: {ui.engine_label(project)}"))
     run_src = st.selectbox("Source", list(sources), format_func=sources.get, key="run_source",
                            index=list(sources).index(source_f) if source_f in sources else 0) if sources else None
     c1, c2 = st.columns(2)
     if c1.button("Suggest for source", disabled=run_src is None):
         from assistant.coding.suggest import suggest_source
 
-        with st.spinner(f"Suggesting codes for {sources.get(run_src)}…"):
+        with st.spinner(render.label(f"Suggesting codes for {sources.get(run_src)}…")):
             made = ui.run(lambda: suggest_source(project, run_src, engine=engine), f"Suggesting codes for {sources.get(run_src)}")
         if made is not None:
             ui.flash(f"{len(made)} suggestions for {sources.get(run_src)}")
@@ -246,7 +247,7 @@ with side:
                      "Pre-coding")
         if rep is not None:
             for err in rep.errors[:10]:
-                st.error(f"Excerpt {err.get('excerpt_id')}: {err.get('error')}")
+                st.error(render.md(f"Excerpt {err.get('excerpt_id')}: {err.get('error')}"))
             ui.flash(f"Pre-coding {rep.status}: {rep.suggestions} suggestions on {rep.done} excerpts"
                      + (f", {rep.failed} failed" if rep.failed else ""))
             st.rerun()

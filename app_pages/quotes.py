@@ -9,9 +9,9 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import _common as ui
-from app_pages.support import quote_html
+from app_pages import render
 from assistant.models import Quote
-from assistant.writing import writeup
+from assistant.writing import basket, writeup
 from assistant.writing.quotes import find_quotes
 
 project = ui.open_project()
@@ -59,22 +59,23 @@ with search_col:
                 st.session_state["q_spread"] = res.spread_text
     results = [Quote(**q) for q in st.session_state.get("q_results", [])]
     if results:
-        st.caption(st.session_state.get("q_spread", ""))
+        render.caption(st.session_state.get("q_spread", ""))
     in_basket = {(i.quote.source_id, i.quote.start, i.quote.end) for i in store.list_basket()}
     for n, q in enumerate(results):
         with st.container(border=True):
-            st.html(quote_html(q.text))
+            render.quote(q.text)
             a, b = st.columns([5, 2])
-            a.caption(f"— {q.attribution or q.source_name} · {q.source_name}"
-                      + (f", line {q.line}" if q.line else "") + f" · {q.origin} · score {q.score:.2f}")
-            if q.why:
-                a.caption(f"Why it matched: {q.why}")
+            with a:
+                render.caption(f"— {q.attribution or q.source_name} · {q.source_name}"
+                               + (f", line {q.line}" if q.line else "") + f" · {q.origin} · score {q.score:.2f}")
+                if q.why:
+                    render.caption(f"Why it matched: {q.why}")
             with a:
                 ui.page_link("corpus", "Open in source", {"source": q.source_id, "start": q.start, "end": q.end}, ":material/description:")
             if (q.source_id, q.start, q.end) in in_basket:
                 b.button("In basket", key=f"q_add_{n}", disabled=True)
             elif b.button("Add to basket", key=f"q_add_{n}", type="primary", width="stretch"):
-                if ui.run(lambda q=q: writeup.add_quotes(project, [q]), f"Adding the quote from {q.source_name}") is not None:
+                if ui.run(lambda q=q: basket.add(project, [q]), f"Adding the quote from {q.source_name}") is not None:
                     ui.flash("Added to the basket")
                     st.rerun()
 
@@ -83,29 +84,24 @@ with basket_col:
     items = store.list_basket()
     if not items:
         st.info("The basket is empty. Add quotes from the results.")
-    ids = [int(i.id) for i in items]  # type: ignore[arg-type]
     for pos, item in enumerate(items):
         with st.container(border=True):
-            st.html(f"<b>{pos + 1}.</b>" + quote_html(item.quote.text[:400] + ("…" if len(item.quote.text) > 400 else "")))
-            st.caption(f"— {item.quote.attribution or item.quote.source_name}")
+            render.quote(item.quote.text[:400] + ("…" if len(item.quote.text) > 400 else ""), prefix=f"{pos + 1}.")
+            render.caption(f"— {item.quote.attribution or item.quote.source_name}")
             note = st.text_input("Note", item.note, key=f"b_note_{item.id}", label_visibility="collapsed",
                                  placeholder="Your note for the write-up")
             c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
             if c1.button("Save note", key=f"b_save_{item.id}", disabled=note == item.note):
-                ui.run(lambda item=item, note=note: store.update_basket_item(int(item.id), note=note), "Saving the note")  # type: ignore[arg-type]
+                ui.run(lambda item=item, note=note: basket.set_note(project, int(item.id), note), "Saving the note")  # type: ignore[arg-type]
                 st.rerun()
             if c2.button("", icon=":material/arrow_upward:", key=f"b_up_{item.id}", disabled=pos == 0, help="Move up"):
-                order = ids[:]
-                order[pos - 1], order[pos] = order[pos], order[pos - 1]
-                ui.run(lambda order=order: store.reorder_basket(order), "Reordering")
+                ui.run(lambda item=item, pos=pos: basket.move(project, int(item.id), pos), "Moving the quote up")  # type: ignore[arg-type]
                 st.rerun()
             if c3.button("", icon=":material/arrow_downward:", key=f"b_down_{item.id}", disabled=pos == len(items) - 1, help="Move down"):
-                order = ids[:]
-                order[pos + 1], order[pos] = order[pos], order[pos + 1]
-                ui.run(lambda order=order: store.reorder_basket(order), "Reordering")
+                ui.run(lambda item=item, pos=pos: basket.move(project, int(item.id), pos + 2), "Moving the quote down")  # type: ignore[arg-type]
                 st.rerun()
             if c4.button("", icon=":material/delete:", key=f"b_rm_{item.id}", help="Remove from the basket"):
-                ui.run(lambda item=item: store.remove_from_basket(int(item.id)), "Removing")  # type: ignore[arg-type]
+                ui.run(lambda item=item: basket.remove(project, int(item.id)), "Removing the quote")  # type: ignore[arg-type]
                 st.rerun()
     if items:
         checked = ui.run(lambda: writeup.checked_items(project, items), "Checking the basket against the sources")
@@ -124,9 +120,10 @@ with basket_col:
             d2.download_button("Download DOCX", _docx, file_name="writeup.docx", key="dl_docx",
                                mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
             if d3.button("Save to the exports folder", key="save_writeup",
-                         help=f"Writes writeup.md and writeup.docx into {project.exports_dir} (recorded in the audit log)"):
+                         help=render.label(f"Writes writeup.md and writeup.docx into {project.exports_dir} "
+                                           "(recorded in the audit log)")):
                 saved = ui.run(_save, "Exporting the write-up")
                 if saved:
-                    st.toast("Saved " + " and ".join(f"`{p.name}`" for p in saved) + f" in `{project.exports_dir}`")
+                    st.toast(render.label("Saved " + " and ".join(p.name for p in saved) + f" in {project.exports_dir}"))
             with st.expander("Preview (Markdown)"):
                 st.code(markdown, language="markdown", wrap_lines=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import render
 from assistant.llm.providers import OLLAMA_URL, llm_status
 from assistant.settings import Settings
 
@@ -41,7 +42,7 @@ with left:
                                  index=options.index(llm.model) if llm.model in options else 0)
         else:
             if provider == "ollama":
-                st.caption("No local Ollama server answered at " + (llm.base_url or OLLAMA_URL) + "; type a model name.")
+                render.caption("No local Ollama server answered at " + (llm.base_url or OLLAMA_URL) + "; type a model name.")
             model = st.text_input("Model", llm.model, disabled=provider in ("none",),
                                   placeholder={"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest",
                                                "ollama": "llama3.1:8b"}.get(provider, ""))
@@ -76,10 +77,15 @@ with left:
             try:
                 new = Settings.model_validate(data)
             except Exception as exc:  # noqa: BLE001 - pydantic says which field and why
-                st.error(f"Settings not saved: {exc}")
+                st.error(render.md(f"Settings not saved: {exc}"))
             else:
-                project.settings = new
-                if ui.run(lambda: project.save_settings() or True, "Saving settings"):
+                named = True
+                if new.analyst != s.analyst:  # audited on its own: who the analyst is changes every record after it
+                    named = ui.run(lambda: project.set_analyst(new.analyst), "Saving the analyst name") is not None
+                    new = new.model_copy(update={"analyst": project.settings.analyst})
+                if named:
+                    project.settings = new
+                if named and ui.run(lambda: project.save_settings() or True, "Saving settings"):
                     if new.search.embedding.model != s.search.embedding.model:
                         st.cache_resource.clear()  # the embedder is part of the cached project
                     project._ui_settings_mtime = (project.folder / "settings.json").stat().st_mtime  # type: ignore[attr-defined]
@@ -89,13 +95,13 @@ with left:
 with right:
     st.markdown("**Status**")
     status = llm_status(project.settings.llm, probe_ollama=False)
-    st.markdown(f"- Engine: **{ui.engine_label(project)}**\n"
+    st.markdown(f"- Engine: **{render.label(ui.engine_label(project))}**\n"
                 f"- Runs {'on this machine' if status['local'] else '**remotely**'}"
                 + ("" if status["local"] else f" (allowed: {'yes' if status['remote_allowed'] else 'no'})") + "\n"
-                + (f"- API key variable `{status['api_key_env']}`: {'set' if status['api_key_set'] else '**not set**'}\n"
-                   if status["api_key_env"] else "")
-                + f"- Embedding model: `{project.settings.search.embedding.model}`"
-                + (f" (this session uses `{project.embedder.model_id}`)" if project._embedder is not None else ""))
+                + (f"- API key variable {render.label(status['api_key_env'])}: "
+                   f"{'set' if status['api_key_set'] else '**not set**'}\n" if status["api_key_env"] else "")
+                + f"- Embedding model: {render.label(project.settings.search.embedding.model)}"
+                + (f" (this session uses {render.label(project.embedder.model_id)})" if project._embedder is not None else ""))
     st.markdown("**What leaves this machine**")
     if project.settings.llm.is_remote and project.settings.llm.allow_remote:
         st.warning("Excerpt text (pseudonymised" + ("" if project.settings.privacy.pseudonymise_remote else ": OFF")

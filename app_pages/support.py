@@ -1,21 +1,17 @@
-"""Presentation helpers for the Streamlit workspace (`streamlit_app.py`, `app_pages/`).
+"""Presentation helpers for the Streamlit workspace (`app_pages/`).
 
-Pure functions, no Streamlit import: they turn store records into safely escaped HTML, resolve which
-project the app opens, and say in plain words what leaves the machine. Analysis stays in the library;
-the only writes here are the ones a UI edit needs that the library does not offer as one call
-(`update_attributes`, which pairs the store update with its audit row)."""
+Pure functions, no Streamlit import: which project the app opens, what leaves the machine in plain
+words, citations cut out of an answer. Analysis and every write stay in the library; how data is
+drawn on the page is `app_pages.render`."""
 
 from __future__ import annotations
 
-import html
+import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from assistant.models import Code, Coding, Excerpt, Source
 from assistant.settings import LLMSettings
 
 FAKE_EMBEDDER_ENV = "THEMATIC_FAKE_EMBEDDER"
@@ -67,128 +63,6 @@ def remote_notice(llm: LLMSettings) -> tuple[str, str] | None:
     return "warning", text
 
 
-# -- colours -------------------------------------------------------------------------------------
-def rgba(colour: str, alpha: float = 0.35) -> str:
-    """A codebook colour as a translucent highlight, so text stays readable on any code colour."""
-    c = (colour or "#888888").lstrip("#")
-    if len(c) == 3:
-        c = "".join(ch * 2 for ch in c)
-    try:
-        r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
-    except ValueError:
-        r, g, b = 136, 136, 136
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def code_chip(name: str, colour: str) -> str:
-    return (f'<span style="display:inline-block;padding:1px 8px;margin:2px 4px 2px 0;border-radius:10px;'
-            f'background:{rgba(colour, 0.25)};border:1px solid {html.escape(colour)};font-size:0.85em">'
-            f"{html.escape(name)}</span>")
-
-
-# -- highlighted text ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Mark:
-    start: int
-    end: int
-    label: str
-    colour: str
-
-
-def _segments(start: int, end: int, marks: Sequence[Mark], cited: tuple[int, int] | None):
-    cuts = {start, end}
-    for m in marks:
-        cuts.update(x for x in (m.start, m.end) if start < x < end)
-    if cited:
-        cuts.update(x for x in cited if start < x < end)
-    points = sorted(cuts)
-    for a, b in pairwise(points):
-        on = [m for m in marks if m.start < b and m.end > a]
-        yield a, b, on, bool(cited and cited[0] < b and cited[1] > a)
-
-
-def highlight_html(text: str, start: int, end: int, marks: Sequence[Mark],
-                   cited: tuple[int, int] | None = None, anchor: str | None = "cited") -> str:
-    """`text[start:end]` (offsets into the whole source text) as escaped HTML with each mark in its
-    code's colour; the cited span gets an outline and, once, the id `anchor` to scroll to."""
-    out: list[str] = []
-    anchored = False
-    for a, b, on, is_cited in _segments(start, end, marks, cited):
-        piece = html.escape(text[a:b])
-        if on:
-            style = f"background:{rgba(on[0].colour)};border-radius:2px"
-            if len(on) > 1:
-                style += f";box-shadow:inset 0 -3px 0 {on[1].colour}"
-            title = html.escape("; ".join(dict.fromkeys(m.label for m in on)), quote=True)
-            piece = f'<mark style="{style}" title="{title}">{piece}</mark>'
-        if is_cited:
-            ident = ""
-            if anchor and not anchored:
-                ident, anchored = f' id="{anchor}"', True
-            piece = (f'<span{ident} class="cited" style="outline:2px solid #e8a33d;outline-offset:1px;'
-                     f'background:rgba(255,214,102,0.45)">{piece}</span>')
-        out.append(piece)
-    return "".join(out)
-
-
-def coding_marks(codings: Iterable[Coding], codes: Mapping[int, Code]) -> list[Mark]:
-    marks = []
-    for c in codings:
-        code = codes.get(c.code_id)
-        if code is not None:
-            marks.append(Mark(c.start, c.end, f"{code.name} ({c.coder})", code.colour))
-    return marks
-
-
-_TURN_CSS = (
-    "<style>.th-src{font-size:0.95rem;line-height:1.55;white-space:pre-wrap}"
-    ".th-turn{display:flex;gap:12px;margin:0 0 10px 0}"
-    ".th-spk{flex:0 0 120px;font-weight:600;color:#2f4858;text-align:right;overflow:hidden;text-overflow:ellipsis}"
-    ".th-body{flex:1 1 auto}"
-    ".th-int .th-spk,.th-int .th-body{color:#8a8f98}"
-    ".th-gap{color:#8a8f98;font-size:0.85rem;margin:0 0 8px 132px}"
-    ".th-doc{margin:0 0 12px 0}</style>"
-)
-
-
-def _is_label(gap: str, speaker: str | None) -> bool:
-    g = gap.strip()
-    return not g or (len(g) <= 60 and (g.endswith(":") or (speaker is not None and speaker in g)))
-
-
-def source_html(source: Source, excerpts: Sequence[Excerpt], marks: Sequence[Mark],
-                cited: tuple[int, int] | None = None) -> str:
-    """A source as speaker turns (interviewer turns greyed) with codings highlighted. Text between
-    excerpts that is not just a speaker label (headers, stage notes) is kept, greyed, so nothing
-    of the source is hidden."""
-    text, parts, prev = source.text, [_TURN_CSS, '<div class="th-src">'], 0
-    for e in sorted(excerpts, key=lambda x: x.start):
-        gap = text[prev:e.start]
-        if not _is_label(gap, e.speaker):
-            parts.append(f'<div class="th-gap">{html.escape(gap.strip())}</div>')
-        body = highlight_html(text, e.start, e.end, marks, cited)
-        if e.speaker or e.is_interviewer:
-            cls = "th-turn th-int" if e.is_interviewer else "th-turn"
-            parts.append(f'<div class="{cls}"><div class="th-spk">{html.escape(e.speaker or "Interviewer")}</div>'
-                         f'<div class="th-body">{body}</div></div>')
-        else:
-            page = f'<span style="color:#8a8f98;font-size:0.8em">p.{e.page} · </span>' if e.page else ""
-            parts.append(f'<div class="th-doc">{page}{body}</div>')
-        prev = max(prev, e.end)
-    tail = text[prev:]
-    if tail.strip():
-        parts.append(f'<div class="th-gap">{html.escape(tail.strip())}</div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def excerpt_html(text: str, start: int, end: int, evidence: tuple[int, int] | None, colour: str) -> str:
-    """The review card's excerpt: the evidence span in the suggested code's colour."""
-    marks = [Mark(evidence[0], evidence[1], "evidence", colour)] if evidence else []
-    body = highlight_html(text, start, end, marks, None)
-    return f'<div style="white-space:pre-wrap;line-height:1.6;font-size:1rem">{body}</div>'
-
-
 # -- citations in answers ------------------------------------------------------------------------
 def split_citations(text: str) -> list[str | tuple[int, int, int]]:
     """Answer text cut into plain pieces and (source_id, start, end) citations, in order, so the
@@ -210,64 +84,79 @@ def split_citations(text: str) -> list[str | tuple[int, int, int]]:
     return out
 
 
-# -- the one write the library does not offer as a single call -------------------------------------
-def update_attributes(project: Any, source_id: int, attributes: Mapping[str, Any], kind: str | None = None) -> bool:
-    """Save edited source attributes with an audit row (before/after); False when nothing changed.
-    Empty values are dropped, since an empty attribute means "unknown" everywhere else."""
-    store = project.store
-    old = store.get_source(source_id)
-    new = {str(k).strip(): str(v).strip() for k, v in attributes.items()
-           if str(k).strip() and v is not None and str(v).strip() and str(v) != "nan"}
-    if new == old.attributes and (kind is None or kind == old.kind):
-        return False
-    with store.transaction():
-        store.update_source_attributes(source_id, new, kind)
-        store.audit(project.analyst, "source.attributes", "source", source_id,
-                    before={"attributes": old.attributes, "kind": old.kind},
-                    after={"attributes": new, "kind": kind or old.kind})
-    return True
-
-
-# -- review helpers --------------------------------------------------------------------------------
-def undoable_decisions(project: Any, analyst: str | None = None) -> list[Any]:
-    """The analyst's decisions not yet undone, newest first: what the Undo button walks back
-    through, read from the store so it works after a reload or from another tab."""
-    store = project.store
-    undone = {e.entity_id for e in store.list_audit("decision") if e.action == "decision.undo"}
-    who = analyst or project.analyst
-    return [d for d in reversed(store.list_decisions()) if d.id not in undone and d.analyst == who]
-
-
-# -- the Ask conversation, kept in the store so a reload or another tab keeps it ---------------------
-CHAT_KEY = "ui.ask_history.{analyst}"
-CHAT_MAX_TURNS = 50
-
-
-def load_chat(project: Any) -> list[dict[str, Any]]:
-    import json
-
-    raw = project.store.get_meta(CHAT_KEY.format(analyst=project.analyst))
-    return json.loads(raw) if raw else []
-
-
-def save_chat(project: Any, turns: Sequence[Mapping[str, Any]]) -> None:
-    import json
-
-    project.store.set_meta(CHAT_KEY.format(analyst=project.analyst),
-                           json.dumps(list(turns)[-CHAT_MAX_TURNS:], ensure_ascii=False))
-
-
+# -- the Ask conversation (kept in the store by assistant.writing.conversation) -----------------
 def answer_turn(answer: Any) -> dict[str, Any]:
-    """An `ask.Answer` as a plain dict for the stored conversation."""
+    """An `ask.Answer` as a plain dict for the stored conversation, with every sentence of the
+    model's reply and its support (`sentences`), so the page can show the unsupported ones
+    apart, marked, after a reload too."""
+    sentences = getattr(answer, "sentences", None)
     return {"question": answer.question, "text": answer.text, "no_evidence": answer.no_evidence,
-            "citations": [q.model_dump() for q in answer.citations],
-            "evidence": [q.model_dump() for q in answer.evidence],
-            "mode": answer.report.get("mode", ""), "removed_citations": answer.removed_citations}
+            "citations": [q.model_dump(mode="json") for q in answer.citations],
+            "evidence": [q.model_dump(mode="json") for q in answer.evidence],
+            "mode": answer.report.get("mode", ""), "removed_citations": answer.removed_citations,
+            "sentences": [s.to_dict() for s in sentences] if sentences is not None else None,
+            "dropped_sentences": getattr(answer, "dropped_sentences", 0)}
 
 
-def quote_html(text: str, muted: bool = False) -> str:
-    """A verbatim quote as an escaped block quote: source text is shown as written, never read as
-    Markdown (a transcript line starting with "-" or "#" must not turn into a list or a heading)."""
-    colour = "#5b6670" if muted else "#1f2a33"
-    return (f'<blockquote style="margin:4px 0 6px 0;padding:2px 0 2px 14px;border-left:3px solid #c9d3da;'
-            f'color:{colour};white-space:pre-wrap;line-height:1.55">{html.escape(text)}</blockquote>')
+
+# -- re-ingest: what the analyst is asked before a source with codings is replaced -----------------
+OUTCOME_WORDS = {"moved": "moves exactly", "moved-fuzzy": "moves by its words (not exactly)",
+                 "orphaned": "becomes orphaned (kept, for you to re-attach or dismiss)"}
+
+
+def plan_rows(plan: Any) -> list[dict[str, Any]]:
+    """One row per source an ingest would replace that carries codings (`IngestPlan.at_risk`):
+    how many codings move exactly, move by their words, or become orphaned."""
+    rows = []
+    for sp in plan.at_risk:
+        out = sp.outcomes()
+        rows.append({"source": sp.name, "new version": sp.version, "codings": len(sp.codings),
+                     "move exactly": out["moved"], "move by their words": out["moved-fuzzy"],
+                     "become orphaned": out["orphaned"]})
+    return rows
+
+
+def plan_coding_rows(plan: Any) -> list[dict[str, Any]]:
+    """Every coding of the at-risk sources with where it would go, for the analyst to read
+    before confirming: its code, coder, its words now, and its words in the new version."""
+    return [{"source": sp.name, "code": ch.code, "coder": ch.coder, "outcome": OUTCOME_WORDS.get(ch.outcome, ch.outcome),
+             "words now": ch.old_text, "words in the new version": ch.text if ch.text is not None else "(no place found)"}
+            for sp in plan.at_risk for ch in sp.codings]
+
+
+def plan_signature(plan: Any) -> tuple:
+    """What the analyst agreed to, to compare with a fresh plan when they confirm: if the files
+    or the project changed in between, the new plan is shown instead of being run unasked."""
+    return tuple((sp.name, sp.version, tuple((ch.coding_id, ch.outcome, ch.start, ch.end) for ch in sp.codings))
+                 for sp in plan.at_risk)
+
+
+def files_digest(items: Iterable[tuple[str, bytes]]) -> str:
+    """A fingerprint of uploaded files (name and content), so a confirmation applies only to the
+    very files it was asked about."""
+    h = hashlib.sha256()
+    for name, data in items:
+        h.update(name.encode("utf-8", "surrogatepass") + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def ingest_messages(report: Any) -> list[str]:
+    """The notes of an ingest the analyst should read (speaker turns that may be misread, pages
+    with no text layer, codings re-anchored or orphaned), one line each, file by file."""
+    out: list[str] = []
+    for r in report.results:
+        out += [n for n in r.notes if n]
+    return out
+
+
+def around(text: str, start: int, end: int, width: int = 120) -> tuple[int, int]:
+    """A window of `text` around `start:end` (at most `width` characters either side, cut at a
+    blank where there is one), to show a span in its context."""
+    lo, hi = max(0, start - width), min(len(text), end + width)
+    if lo > 0:
+        blank = text.find(" ", lo, start)
+        lo = blank + 1 if blank != -1 else lo
+    if hi < len(text):
+        blank = text.rfind(" ", end, hi)
+        hi = blank if blank != -1 else hi
+    return lo, hi

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
-from app_pages.support import quote_html
+from app_pages import render
 from assistant.writing import themes as th
 
 project = ui.open_project()
@@ -39,13 +39,13 @@ with right:
                    "Untouched earlier drafts are replaced; accepted or edited themes stay.")
         n = st.number_input("Number of themes (0 = choose automatically)", 0, th.MAX_THEMES, 0)
         use_llm = project.settings.llm.provider != "none" and st.checkbox(
-            f"Write summaries with {ui.engine_label(project)}", value=False)
+            render.label(f"Write summaries with {ui.engine_label(project)}"), value=False)
         if st.button("Draft themes", type="primary"):
             llm = None
             if use_llm:
-                from assistant.llm.providers import build_chat_model
+                from assistant.llm import chat_model_for
 
-                llm = ui.run(lambda: build_chat_model(project.settings.llm), "Connecting to the model")
+                llm = ui.run(lambda: chat_model_for(project, required=True), "Connecting to the model")
             bar = st.progress(0.0, text="Drafting…")
             rep = ui.run(lambda: th.draft_themes_report(project, n_themes=int(n) or None, llm=llm,
                                                         progress=lambda d, t: bar.progress(d / t if t else 1.0,
@@ -71,21 +71,25 @@ with left:
         st.info("No themes yet. Accept some suggestions on the Code page, then draft themes.")
     status_icon = {"draft": ":material/edit_note:", "accepted": ":material/check_circle:", "rejected": ":material/cancel:"}
     for t in themes:
-        label = f"{status_icon.get(t.status, '')} {t.name} · {t.status} · {len(t.code_ids)} codes · {len(t.quotes)} quotes"
+        label = (f"{status_icon.get(t.status, '')} "
+                 + render.label(f"{t.name} · {t.status} · {len(t.code_ids)} codes · {len(t.quotes)} quotes"))
         with st.expander(label, expanded=t.status == "draft" and t is themes[0]):
             ui.chips([(code_by_id[c].name, code_by_id[c].colour) for c in t.code_ids if c in code_by_id])
             kind = {"extractive": "extractive summary (no AI model)", "llm": f"AI summary · {t.model}",
                     "analyst": "written by the analyst"}.get(t.summary_kind, t.summary_kind)
-            st.caption(kind + (f" · drafted by {t.engine}" if t.engine else ""))
-            st.markdown(t.summary or "_No summary._")
+            render.caption(kind + (f" · drafted by {t.engine}" if t.engine else ""))
+            if t.summary:  # a model may have written it: shown as text
+                render.text(t.summary)
+            else:
+                st.caption("No summary.")
             for q in t.quotes[:6]:
-                st.html(quote_html(q.text))
-                st.caption(f"— {q.attribution or q.source_name}")
+                render.quote(q.text)
+                render.caption(f"— {q.attribution or q.source_name}")
             cross = ui.run(lambda t=t: _crosstab(str(project.folder), ver, int(t.id)), "Cross-tabulating")  # type: ignore[arg-type]
             if cross:
-                st.caption(f"Codings by kind: {cross['codings_by_kind']} · by sector: {cross['codings_by_sector']}"
-                           + (f" · participants never touching it: {', '.join(cross['participants_never'])}"
-                              if cross["participants_never"] else ""))
+                render.caption(f"Codings by kind: {cross['codings_by_kind']} · by sector: {cross['codings_by_sector']}"
+                               + (f" · participants never touching it: {', '.join(cross['participants_never'])}"
+                                  if cross["participants_never"] else ""))
             b1, b2, _ = st.columns([1, 1, 3])
             if b1.button("Accept", key=f"t_acc_{t.id}", type="primary", disabled=t.status == "accepted"):
                 ui.run(lambda t=t: th.accept_theme(project, int(t.id)), f"Accepting {t.name}")  # type: ignore[arg-type]
@@ -132,6 +136,7 @@ if frame is not None and not frame.empty and frame.to_numpy().sum() > 0:
     labels = base.mark_text(fontSize=10).encode(
         text=alt.condition(alt.datum.codings > 0, "codings:Q", alt.value("")),
         color=alt.condition(alt.datum.codings > frame.to_numpy().max() / 2, alt.value("white"), alt.value("#1f2a33")))
-    st.altair_chart((heat + labels).properties(height=max(160, 24 * len(frame))), width="stretch")
+    # room for the rotated column labels below the rows, however few rows there are
+    st.altair_chart((heat + labels).properties(height=max(200, 24 * len(frame) + 110)), width="stretch")
 else:
     st.caption("No accepted codings yet: the heat map fills in as you accept suggestions.")

@@ -38,3 +38,8 @@ class VerificationError(ThematicError):
 
 class ExchangeError(ThematicError):
     """A REFI-QDA or other exchange file that cannot be placed."""
+
+
+class SearchIndexError(ThematicError):
+    """The search index cannot be used just now: another process is updating it past the wait,
+    or it was built for another model (wraps the index layer's message)."""

@@ -16,6 +16,21 @@ DecisionAction = Literal["accept", "reject", "edit", "add"]
 ThemeStatus = Literal["draft", "accepted", "rejected"]
 
 
+AI_CODER_PREFIX = "ai:"
+
+
+def ai_coder_name(engine: str, model: str) -> str:
+    """The AI as a coder is named "ai:<engine>:<model>", so each model's codings can be compared
+    with an analyst's like any other coder's."""
+    return f"{AI_CODER_PREFIX}{engine}:{model}"
+
+
+def is_ai_coder(coder: str) -> bool:
+    """The one test for "this coder is the AI" (case-insensitive prefix "ai:"), used by counts,
+    exports, quotes and agreement alike so they never disagree about who coded what."""
+    return coder[: len(AI_CODER_PREFIX)].lower() == AI_CODER_PREFIX
+
+
 def utcnow() -> str:
     """ISO-8601 UTC timestamps: sortable as text in SQLite and unambiguous across machines."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -42,6 +57,20 @@ class Source(Record):
 
     def span(self, start: int, end: int) -> str:
         return self.text[start:end]
+
+
+class SourceVersion(Record):
+    """An earlier text of a source, kept when a re-ingest replaced it: orphaned codings point into
+    it, and nothing the analyst saw is lost."""
+
+    source_id: int
+    version: int
+    text: str
+    content_hash: str
+    path: str = ""
+    pages: list[tuple[int, int, int]] = Field(default_factory=list)
+    added_at: str = ""
+    replaced_at: str = Field(default_factory=utcnow)
 
 
 class Excerpt(Record):
@@ -127,7 +156,10 @@ class Coding(Record):
     coder: str
     origin: Literal["manual", "suggestion", "import", "ai"] = "manual"
     suggestion_id: int | None = None
-    status: Literal["active", "removed"] = "active"
+    # orphaned: a re-ingest could not find its words in the new text; start/end/text then refer to
+    # `source_version` (kept in `source_versions`) until the analyst re-attaches or dismisses it
+    status: Literal["active", "removed", "orphaned", "dismissed"] = "active"
+    source_version: int | None = None
     created_at: str = Field(default_factory=utcnow)
 
 
@@ -163,13 +195,21 @@ class Theme(Record):
     created_at: str = Field(default_factory=utcnow)
 
 
+MemoTargetType = Literal["project", "source", "code", "coding", "theme"]
+MEMO_TARGET_TYPES: tuple[str, ...] = ("project", "source", "code", "coding", "theme")
+
+
 class Memo(Record):
+    """An analyst's note. `target_type/target_id` is where it was written (its home; target_id is
+    None for the project); more targets are linked in `memo_links` (`assistant.coding.memos`)."""
+
     id: int | None = None
-    target_type: Literal["project", "source", "code", "coding", "theme"]
+    target_type: MemoTargetType
     target_id: int | None = None
     text: str
     author: str
     created_at: str = Field(default_factory=utcnow)
+    updated_at: str | None = None  # last edit of the text; the earlier texts are in the audit log
 
 
 class BasketItem(Record):
@@ -188,3 +228,224 @@ class AuditEvent(Record):
     entity_type: str
     entity_id: int | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- records as the store holds them: saved, so they have an id
+#
+# A record is built without an id (`id=None`) and SQLite gives it one when it is saved. Everything
+# the store returns, from an add_* or a get_*/list_*, is one of these subclasses: the same fields
+# and behaviour, but `id: int`, so code that reads a record back can use its id directly instead
+# of checking for None at every step. Annotate a parameter with the Stored* type when the function
+# needs the record's id, and with the base type when it works on a record that may be unsaved.
+
+
+class StoredSource(Source):
+    id: int
+
+
+class StoredExcerpt(Excerpt):
+    id: int
+
+
+class StoredCode(Code):
+    id: int
+
+
+class StoredSuggestion(Suggestion):
+    id: int
+
+
+class StoredDecision(Decision):
+    id: int
+
+
+class StoredCoding(Coding):
+    id: int
+
+
+class StoredTheme(Theme):
+    id: int
+
+
+class StoredMemo(Memo):
+    id: int
+
+
+class StoredBasketItem(BasketItem):
+    id: int
+
+
+class StoredAuditEvent(AuditEvent):
+    id: int
+
+
+# -- the analyst's workspace: memos, the code tree, coded segments, text search, matrices, blind coding
+
+
+class MemoTarget(Record):
+    """One thing a memo is about. `label` names it for a reader ("source P01", "code Drivers >
+    Housing"); `exists` is False when the thing was deleted after the memo was written (the memo
+    is kept: nothing the analyst wrote is lost)."""
+
+    type: MemoTargetType
+    id: int | None = None
+    label: str = ""
+    exists: bool = True
+
+
+class MemoView(Record):
+    """A memo with everything it is about, its home target first."""
+
+    memo: Memo
+    targets: list[MemoTarget] = Field(default_factory=list)
+
+
+class CodeCounts(Record):
+    codings: int = 0
+    sources: int = 0
+    participants: int = 0
+
+
+class CodeNode(Record):
+    """One code in the workspace tree. `own` counts the code's own codings; `total` rolls up its
+    descendants too (sources and participants as distinct unions, never sums). `parent_id` is the
+    parent in the tree as walked (a damaged store's parent cycle is cut, see `codebook.Hierarchy`)."""
+
+    id: int
+    name: str
+    path: str
+    parent_id: int | None = None
+    depth: int = 0
+    children: list[int] = Field(default_factory=list)
+    definition: str = ""
+    include: str = ""
+    exclude: str = ""
+    colour: str = "#888888"
+    own: CodeCounts = Field(default_factory=CodeCounts)
+    total: CodeCounts = Field(default_factory=CodeCounts)
+    memos: int = 0
+
+
+class Segment(Record):
+    """A coded segment as the workspace retrieves it: `text == source.text[start:end]` always (the
+    source's own characters); `changed` is True when the stored coding's text no longer equals
+    them (the source changed under it). `line` is the 1-based line of `start` in the source text;
+    `speaker` and `excerpt_id` are of the turn the segment falls in."""
+
+    coding_id: int
+    code_id: int
+    code: str
+    code_path: str
+    source_id: int
+    source: str
+    kind: str = ""
+    start: int
+    end: int
+    text: str
+    line: int
+    speaker: str | None = None
+    excerpt_id: int | None = None
+    is_interviewer: bool = False
+    participant: str = ""
+    coder: str
+    origin: str = "manual"
+    attributes: dict[str, str] = Field(default_factory=dict)
+    created_at: str = ""
+    changed: bool = False
+
+
+class KwicHit(Record):
+    """A text-search hit in keyword-in-context form. `text == source.text[start:end]`, `left ==
+    source.text[context_start:start]` and `right == source.text[end:context_end]`: every piece is
+    the source's own characters. `line` is 1-based; `speaker`/`excerpt_id` are of the turn the hit
+    falls in (None outside any turn, e.g. in a speaker label)."""
+
+    source_id: int
+    source: str
+    kind: str = ""
+    start: int
+    end: int
+    text: str
+    left: str
+    right: str
+    context_start: int
+    context_end: int
+    line: int
+    term: str
+    speaker: str | None = None
+    excerpt_id: int | None = None
+    is_interviewer: bool = False
+    page: int | None = None
+
+
+class FindResult(Record):
+    query: str
+    terms: list[str]
+    hits: list[KwicHit] = Field(default_factory=list)
+    total: int = 0  # every hit that passed the filters (counted up to `total_cap`)
+    total_capped: bool = False
+    truncated: bool = False  # more hits than `limit`: only the first `limit` are in `hits`
+    sources_searched: int = 0
+    seconds: float = 0.0
+
+
+class MatrixCell(Record):
+    count: int = 0
+    coding_ids: list[int] = Field(default_factory=list)
+
+
+class MatrixRow(Record):
+    code_id: int
+    code: str
+    path: str
+    depth: int = 0
+    cells: dict[str, MatrixCell] = Field(default_factory=dict)  # column value -> cell
+    total: MatrixCell = Field(default_factory=MatrixCell)
+
+
+class MatrixTable(Record):
+    """Codes by the values of one attribute. Every column value is a key of every row's `cells`;
+    `(none)` collects the codings whose source has no value for the attribute."""
+
+    attribute: str
+    count: Literal["codings", "sources", "participants"] = "codings"
+    columns: list[str] = Field(default_factory=list)
+    rows: list[MatrixRow] = Field(default_factory=list)
+    column_totals: dict[str, int] = Field(default_factory=dict)
+    rollup: bool = False
+    filters: dict[str, Any] = Field(default_factory=dict)
+
+
+class BlindPeriod(Record):
+    """A coder coding a source blind, from `started_at` until `ended_at` (None: still blind)."""
+
+    coder: str
+    source_id: int
+    source: str = ""
+    started_at: str
+    ended_at: str | None = None
+
+
+class IndependenceIssue(Record):
+    """Why one coder's codings of one source are not independent of the other coder's."""
+
+    coder: str
+    other: str
+    source_id: int
+    source: str
+    reason: Literal["accepted_ai_suggestions", "saw_ai_suggestions", "saw_other_codings", "ai_learned_from_coder"]
+    codings: int = 0
+    detail: str = ""
+
+
+class Independence(Record):
+    """Whether an agreement comparison between two coders is independent, and if not, why (one
+    sentence per reason in `reasons`, the details per source in `issues`)."""
+
+    coder_a: str
+    coder_b: str
+    independent: bool
+    reasons: list[str] = Field(default_factory=list)
+    issues: list[IndependenceIssue] = Field(default_factory=list)
+    sources_compared: list[int] = Field(default_factory=list)
+    dependent_sources: list[int] = Field(default_factory=list)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.config import SearchSettings
 from index.storage import write_text_atomic
+
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Prefixes of common API keys and tokens (OpenAI, Anthropic, Stripe-style, Groq, Hugging Face,
+# GitHub, Google); checked only on long values so a variable called `sk_env` stays allowed.
+_KEY_PREFIXES = ("sk-", "sk_", "gsk_", "hf_", "ghp_", "github_pat_", "AIza", "xai-")
+
+
+def is_env_var_name(value: str) -> bool:
+    """True for a plausible environment variable name; False for anything else, including what
+    looks like an API key (a known key prefix, or a long mixed-case string with digits)."""
+    if not value or len(value) > 64 or _ENV_NAME_RE.fullmatch(value) is None:
+        return False
+    if len(value) >= 20 and value.startswith(_KEY_PREFIXES):
+        return False
+    mixed = any(c.islower() for c in value) and any(c.isupper() for c in value) and any(c.isdigit() for c in value)
+    return not (len(value) >= 32 and mixed)
+
 
 Provider = Literal["none", "ollama", "openai", "anthropic", "llamacpp"]
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
@@ -44,9 +62,12 @@ class LLMSettings(Section):
     @field_validator("api_key_env")
     @classmethod
     def _not_a_key(cls, v: str | None) -> str | None:
-        if v and (v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()):
-            raise ValueError("api_key_env takes the NAME of an environment variable, not the key itself")
-        return v
+        """A key pasted where its variable's name belongs would be saved in settings.json in the
+        clear; refuse it, and never repeat the value in the message (it is probably a secret)."""
+        if v and not is_env_var_name(v):  # "" clears it
+            raise ValueError("api_key_env takes the NAME of an environment variable (letters, digits and _, "
+                             "e.g. OPENAI_API_KEY), not the key itself")
+        return v or None
 
     @property
     def is_remote(self) -> bool:
@@ -78,7 +99,10 @@ class ChunkingSettings(Section):
 
 
 class IngestSettings(Section):
-    max_file_mb: float = 50.0
+    max_file_mb: float = 50.0  # a file's size on disk
+    max_member_mb: float = 200.0  # one file inside a zip (.docx, .xlsx, .qdpx) once unpacked
+    max_unpacked_mb: float = 500.0  # all of a zip's files once unpacked
+    max_unpack_ratio: float = 100.0  # a zip's file over 1 MB may expand at most this many times
     interviewer: list[str] = Field(
         default_factory=lambda: ["interviewer", "int", "i", "q", "moderator", "facilitator", "researcher"]
     )

@@ -12,13 +12,14 @@ the repair is counted."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
 from assistant.errors import VerificationError
 from assistant.models import Quote, Source
-from index.text import find_verbatim
+from index.text import find_verbatim, trim_span
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,10 @@ def locate(
     align = fuzz.partial_ratio_alignment(claimed, window, score_cutoff=min_ratio * 100)
     if align is None:
         return None
-    s, e = _trim(window, align.dest_start, align.dest_end)
-    if e <= s:
+    snapped = snap_to_words(window, align.dest_start, align.dest_end)
+    if snapped is None:
         return None
+    s, e = snapped
     # partial_ratio aligns to a window of the claim's length; the ratio against the final span
     # guards against a claim that only matches a fragment of itself.
     ratio = fuzz.ratio(claimed, window[s:e]) / 100
@@ -63,18 +65,33 @@ def locate(
     return Located(lo + s, lo + e, window[s:e], False, True, ratio)
 
 
-def _trim(text: str, s: int, e: int) -> tuple[int, int]:
-    """Widen to word boundaries, then drop surrounding whitespace, so a repaired span never starts
-    or ends mid-word."""
-    while s > 0 and text[s - 1].isalnum() and text[s].isalnum():
+def snap_to_words(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """`(start, end)` without surrounding whitespace, then widened to whole words, so a span (a
+    repaired quote, a hand-coded selection) never starts or ends mid-word: "ack mou" in "black
+    mould" becomes "black mould". A word is letters, digits and combining marks, with an apostrophe
+    inside it ("don't") kept; punctuation is left as given. None when nothing but whitespace is
+    left. The result is offsets into `text`, so the caller stores `text[start:end]` verbatim."""
+    trimmed = trim_span(text, max(0, start), min(len(text), end))
+    if trimmed is None:
+        return None
+    s, e = trimmed
+    while s > 0 and _joined(text, s):
         s -= 1
-    while e < len(text) and e > 0 and text[e - 1].isalnum() and text[e].isalnum():
+    while e < len(text) and _joined(text, e):
         e += 1
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
     return s, e
+
+
+def _joined(text: str, i: int) -> bool:
+    """Whether offset `i` (between text[i-1] and text[i]) falls inside a word."""
+    return _word_char(text, i - 1) and _word_char(text, i)
+
+
+def _word_char(text: str, i: int) -> bool:
+    c = text[i]
+    if c.isalnum() or unicodedata.category(c).startswith("M"):
+        return True
+    return c in "'\u2019" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
 
 
 def is_verbatim(source_text: str, start: int, end: int, text: str) -> bool:

@@ -142,6 +142,7 @@ def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3)
     return {"benchmark": "precode_pdpilot", "unit": "214 distinct coded excerpts (gold multi-label)",
             "codes_evaluated": len(paths), "top_k": top_k, "reported_split_seed": seed,
             "tuning_split_seeds": list(tune_seeds), "rejections_simulated": rejections, "embedder": embedder.model_id,
+            "lexical": "bm25",
             "run1_codebook_only": {k: v for k, v in r1.items() if k not in ("kappa_per_code", "codes")},
             "run1_on_same_80pct": {k: v for k, v in r1_80.items() if k not in ("kappa_per_code", "codes")},
             "run2_20pct_reviewed": {k: v for k, v in r2.items() if k not in ("kappa_per_code", "codes")},

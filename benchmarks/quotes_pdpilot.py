@@ -131,7 +131,7 @@ def main() -> None:
             q = find_quotes(project, code=code.name, k=10, ctx=ctx)
             rows["A_quotes"].append(score([(x.source_id, x.start, x.end) for x in q.quotes], gold))
             hits = search(project, query, k=10)
-            rows["A_search"].append(score([(h.meta["source_id"], h.meta["start"], h.meta["end"]) for h in hits], gold))
+            rows["A_search"].append(score([(h.source_id, h.start, h.end) for h in hits], gold))
             # B: half the segments accepted (at least one), the rest held out
             shuffled = gold[:]
             rng.shuffle(shuffled)
@@ -145,7 +145,7 @@ def main() -> None:
             q = find_quotes(project, code=code.name, k=10, include_coded=False, ctx=ctx)
             rows["B_quotes"].append(score([(x.source_id, x.start, x.end) for x in q.quotes], held))
             hits = search(project, query, k=10 + 3 * len(accepted))
-            spans = [(h.meta["source_id"], h.meta["start"], h.meta["end"]) for h in hits]
+            spans = [(h.source_id, h.start, h.end) for h in hits]
             spans = [sp for sp in spans if not any(overlaps(sp, a) for a in accepted)][:10]
             rows["B_search"].append(score(spans, held))
             for c in added:

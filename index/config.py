@@ -92,6 +92,10 @@ class SearchSettings(_Settings):
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     dense: DenseSettings = Field(default_factory=DenseSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
+    # Seconds a process waits for another one to finish updating the index before giving up
+    # (with one clear line; nothing is lost, a later run fills the gap). A first ingest of a big
+    # corpus holds the lock while it embeds, so the wait is long; 0 = do not wait.
+    lock_timeout: float = Field(1800.0, ge=0)
 
     def index_hash(self) -> str:
         """Hash of the settings that shape what is stored; query-time settings are left out so

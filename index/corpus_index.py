@@ -6,6 +6,12 @@ embeds text the embedding cache has not seen. Every sync writes a new generation
 switches `manifest.json` to it with one atomic rename, so a crash at any point leaves the previous
 index loadable, and a reader never sees half an update.
 
+Writers take `folder/.lock` (an OS file lock, released by the kernel even when a process is
+killed) and a second writer waits for the first, saying so, for `SearchSettings.lock_timeout`
+seconds; it never fails half-way. A sync may carry a `tag` (the store's fingerprint of what it
+indexed) that is kept in the manifest, so "does the index hold what the store holds?" costs one
+comparison per search instead of a record-by-record check.
+
 Layout: folder/manifest.json, folder/gen-NNNNNN/{dense/, bm25/, records.jsonl},
 folder/embeddings.sqlite (the cache; its path is configurable), folder/.lock.
 """
@@ -13,8 +19,11 @@ folder/embeddings.sqlite (the cache; its path is configurable), folder/.lock.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,9 +48,11 @@ from index.storage import fsync_tree, write_json_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-LOCKED_MESSAGE = "index is being updated by another process; try again"
+WAIT_MESSAGE = "waiting for another thematic process to finish updating the index..."
 
-__all__ = ["CorpusIndex", "Hit", "IndexRecord", "SyncReport", "VerifyReport"]
+Notify = Callable[[str], None]  # one line for the analyst (the CLI prints it, the UI shows it)
+
+__all__ = ["CorpusIndex", "Hit", "IndexRecord", "Notify", "SyncReport", "VerifyReport"]
 
 
 @dataclass
@@ -68,6 +79,11 @@ class SyncReport:
     from_cache: int = 0
     total: int = 0
     rebuilt: bool = False  # settings or model changed, so every row was rebuilt
+    waited: float = 0.0  # seconds spent waiting for another process to finish its update
+
+    @property
+    def changed_index(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.rebuilt)
 
 
 @dataclass
@@ -108,7 +124,7 @@ class CorpusIndex:
         embedder: Embedder | None = None,
         cache_path: str | Path | None = None,
         reranker: Any | None = None,
-        lock_timeout: float = 0.0,
+        lock_timeout: float | None = None,
         use_cache: bool = True,
     ):
         self.folder = Path(folder)
@@ -116,9 +132,12 @@ class CorpusIndex:
         self._embedder = embedder
         self.cache_path = Path(cache_path) if cache_path else self.folder / "embeddings.sqlite"
         self._reranker = reranker
-        self.lock_timeout = lock_timeout
+        # how long a writer waits for another one; None = the settings' value
+        self.lock_timeout = self.settings.lock_timeout if lock_timeout is None else lock_timeout
         self.use_cache = use_cache  # off for throwaway indexes (e.g. synthetic benchmarks)
         self._state: _State | None = None
+        self._seen: tuple[int, int, int] | None = None  # stat of the manifest we loaded
+        self._file_lock: FileLock | None = None
         self.load_error: IndexStateError | None = None  # why a stored index could not be loaded
         if self.exists(self.folder):
             self._load_or_forget()
@@ -143,9 +162,50 @@ class CorpusIndex:
     def manifest(self) -> dict[str, Any]:
         return dict(self._state.manifest) if self._state else {}
 
+    @property
+    def tag(self) -> str | None:
+        """The tag of the last sync that published (or confirmed) the stored index, read fresh
+        from disk: another process may have synced since this one loaded."""
+        self.refresh()
+        return self._state.manifest.get("tag") if self._state else None
+
+    # ---- the writers' lock -------------------------------------------------------------------
     def _lock(self) -> FileLock:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.folder / ".lock"), timeout=self.lock_timeout)
+        """One lock object per index object: re-entrant in its thread, so a caller can hold it
+        around reading its records and the `sync` inside takes it again without waiting."""
+        if self._file_lock is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._file_lock = FileLock(str(self.folder / ".lock"))
+        return self._file_lock
+
+    @contextmanager
+    def updating(self, notify: Notify | None = None) -> Iterator[float]:
+        """Hold the writers' lock. If another process holds it, say so once through `notify` and
+        wait up to `lock_timeout` seconds; then give up with one IndexStateError line (nothing has
+        been changed, so nothing is lost). Yields the seconds spent waiting."""
+        lock = self._lock()
+        waited = 0.0
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if notify is not None:
+                notify(WAIT_MESSAGE)
+            started = time.monotonic()
+            try:
+                if self.lock_timeout <= 0:
+                    raise
+                lock.acquire(timeout=self.lock_timeout)
+            except Timeout:
+                raise IndexStateError(
+                    f"{self.folder}: another thematic process is still updating the index after "
+                    f"{time.monotonic() - started:.0f} s of waiting; nothing was lost: run "
+                    "`thematic reindex` once it has finished (search.lock_timeout sets the wait)"
+                ) from None
+            waited = time.monotonic() - started
+        try:
+            yield waited
+        finally:
+            lock.release()
 
     def _read_manifest(self) -> dict[str, Any]:
         """The manifest, checked enough to be used; IndexStateError (naming the folder and the
@@ -184,9 +244,17 @@ class CorpusIndex:
                                   "`thematic reindex`") from exc
         return _State(records, digests, dense, bm25, manifest)
 
+    def _manifest_stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.folder / MANIFEST)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def _load_or_forget(self) -> None:
         """Load the stored index; a damaged one is treated as absent (and the reason kept in
         `load_error`), so the next sync rebuilds it from scratch instead of failing forever."""
+        self._seen = self._manifest_stat()
         try:
             self._state = self._load()
             self.load_error = None
@@ -194,17 +262,32 @@ class CorpusIndex:
             self._state = None
             self.load_error = exc
 
-    # ---- sync --------------------------------------------------------------------------------
-    def sync(self, records: Iterable[IndexRecord], progress: Progress | None = None) -> SyncReport:
-        """Make the stored index hold exactly `records`; embed only cache misses; publish
-        atomically. Raises IndexStateError if another process is writing."""
-        try:
-            with self._lock():
-                return self._sync_locked(list(records), progress)
-        except Timeout:
-            raise IndexStateError(f"{self.folder}: {LOCKED_MESSAGE}") from None
+    def refresh(self) -> None:
+        """Reload if another process has published since this one loaded (one stat call, so a
+        long-running UI searches what the last ingest indexed, not what it saw at start-up)."""
+        seen = self._manifest_stat()
+        if seen != self._seen:
+            if seen is None:
+                self._state, self._seen = None, None
+            else:
+                self._load_or_forget()
 
-    def _sync_locked(self, records: list[IndexRecord], progress: Progress | None) -> SyncReport:
+    # ---- sync --------------------------------------------------------------------------------
+    def sync(self, records: Iterable[IndexRecord], progress: Progress | None = None,
+             notify: Notify | None = None, tag: str | None = None) -> SyncReport:
+        """Make the stored index hold exactly `records`; embed only cache misses (committing the
+        cache in batches as it goes, so a kill keeps the work done); publish atomically; record
+        `tag` in the manifest. Waits for another writer (see `updating`).
+
+        Records are best read while holding `updating()`, so that a writer that had to wait does
+        not then publish a snapshot older than the one it waited for."""
+        with self.updating(notify) as waited:
+            report = self._sync_locked(list(records), progress, tag)
+        report.waited = waited
+        return report
+
+    def _sync_locked(self, records: list[IndexRecord], progress: Progress | None,
+                     tag: str | None) -> SyncReport:
         if self.exists(self.folder):  # another process may have published since we loaded
             self._load_or_forget()
         ids = [r.id for r in records]
@@ -220,15 +303,25 @@ class CorpusIndex:
         report.added = sum(1 for i in ids if i not in old_digest)
         report.changed = sum(1 for i, d in zip(ids, digests) if i in old_digest and old_digest[i] != d)
         if not rebuilt and not (report.added or report.removed or report.changed):
+            if old is not None and old.manifest.get("tag") != tag:
+                self._retag(old, tag)
             return report
         vectors = self._vectors_for(records, None if rebuilt else old, report, progress)
         dense = DenseIndex(vectors.shape[1], self.settings.dense)
         dense.build(np.array(ids, dtype=np.int64), vectors)
         bm25 = Bm25Index(self.settings.bm25)
         bm25.build(np.array(ids, dtype=np.int64), [r.text for r in records])
-        manifest = self._publish(records, digests, dense, bm25)
+        manifest = self._publish(records, digests, dense, bm25, tag)
         self._state = _State(records, digests, dense, bm25, manifest)
+        self._seen = self._manifest_stat()
         return report
+
+    def _retag(self, state: _State, tag: str | None) -> None:
+        """Content already matches: only the manifest's tag changes (same generation)."""
+        manifest = {**state.manifest, "tag": tag}
+        write_json_atomic(self.folder / MANIFEST, manifest)
+        state.manifest = manifest
+        self._seen = self._manifest_stat()
 
     def _settings_changed(self, manifest: dict[str, Any]) -> bool:
         return (manifest.get("settings_hash") != self.settings.index_hash()
@@ -263,7 +356,7 @@ class CorpusIndex:
         return vectors
 
     def _publish(self, records: list[IndexRecord], digests: list[str], dense: DenseIndex,
-                 bm25: Bm25Index) -> dict[str, Any]:
+                 bm25: Bm25Index, tag: str | None = None) -> dict[str, Any]:
         """Write a new generation, fsync it, then atomically point the manifest at it."""
         previous = self._state.manifest.get("generation") if self._state else None
         number = int(previous.split("-")[1]) + 1 if previous else 1
@@ -283,7 +376,7 @@ class CorpusIndex:
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
-        manifest = self._manifest(name, records, digests, dense)
+        manifest = self._manifest(name, records, digests, dense, tag)
         write_json_atomic(self.folder / MANIFEST, manifest)
         for gen in self.folder.glob("gen-*"):  # keep the previous one for readers mid-load
             if gen.name not in (name, previous) and gen.is_dir():
@@ -291,7 +384,7 @@ class CorpusIndex:
         return manifest
 
     def _manifest(self, generation: str, records: list[IndexRecord], digests: list[str],
-                  dense: DenseIndex) -> dict[str, Any]:
+                  dense: DenseIndex, tag: str | None = None) -> dict[str, Any]:
         import bm25s
         import faiss
 
@@ -306,12 +399,14 @@ class CorpusIndex:
             "count": len(records),
             "ids": [r.id for r in records],
             "digests": digests,
+            "tag": tag,
             "versions": {"faiss": faiss.__version__, "bm25s": bm25s.__version__},
         }
 
     # ---- verify ------------------------------------------------------------------------------
     def verify(self, records: Iterable[IndexRecord]) -> VerifyReport:
         """Compare the stored index with `records` without changing anything."""
+        self.refresh()
         if not self.exists(self.folder):
             given = [r.id for r in records]
             return VerifyReport(missing=given, settings_changed=False)
@@ -361,6 +456,7 @@ class CorpusIndex:
         configured cross-encoder to the top `rerank.top_n`."""
         if mode not in ("hybrid", "dense", "bm25"):
             raise ValueError(f"unknown search mode {mode!r}")
+        self.refresh()
         state = self._state
         if state is None or not state.records or not query.strip():
             return []

@@ -11,11 +11,19 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from index.types import ExcerptHit
+
 MetaValue = str | int | float | bool | None
+
+# The metadata an excerpt record carries besides its source's attributes. Written by
+# `excerpt_meta` and read back by `excerpt_hit`, so the key names live here and nowhere else.
+EXCERPT_FIELDS = ("source_id", "source", "kind", "start", "end", "speaker", "is_interviewer", "page", "ordinal")
+# The ones that describe the excerpt rather than its source (a source-level filter ignores them).
+EXCERPT_ONLY_FIELDS = ("start", "end", "speaker", "is_interviewer", "page", "ordinal")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,60 @@ def norm_value(value: Any) -> str:
     if value is None:
         return ""
     return str(value).strip().casefold()
+
+
+def wanted_values(wanted: Any) -> set[str]:
+    """A filter's accepted values in comparison form: a list (tuple, set) means any of them."""
+    values = wanted if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+    return {norm_value(v) for v in values}
+
+
+def meta_matches(meta: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
+    """One record against filters, with exactly the semantics of `MetaFilter.mask` (which does
+    the same over many rows at once): every key must be present with one of the wanted values,
+    compared case-insensitively."""
+    return all(key in meta and norm_value(meta[key]) in wanted_values(wanted)
+               for key, wanted in (filters or {}).items())
+
+
+def excerpt_meta(*, source_id: int, source: str, kind: str, start: int, end: int,
+                 speaker: str | None = None, is_interviewer: bool = False, page: int | None = None,
+                 ordinal: int | None = None, attributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The metadata of an excerpt record: its source's non-empty attributes (what analysts filter
+    on) overlaid with the excerpt's own fields."""
+    meta: dict[str, Any] = {k: v for k, v in (attributes or {}).items() if v not in (None, "")}
+    meta.update(source_id=source_id, source=source, kind=kind, start=start, end=end, speaker=speaker,
+                is_interviewer=is_interviewer, page=page, ordinal=ordinal)
+    return meta
+
+
+class ScoredRecord(Protocol):
+    """What `excerpt_hit` reads from an index hit (`index.corpus_index.Hit`)."""
+
+    id: int
+    text: str
+    meta: dict[str, Any]
+    score: float
+    dense_rank: int | None
+    bm25_rank: int | None
+    dense_score: float | None
+    bm25_score: float | None
+    rerank_score: float | None
+
+
+def excerpt_hit(hit: ScoredRecord) -> ExcerptHit:
+    """An index hit on an excerpt record (see `excerpt_meta`) as a typed `ExcerptHit`."""
+    m = hit.meta
+    page, ordinal = m.get("page"), m.get("ordinal")
+    return ExcerptHit(
+        id=int(hit.id), text=hit.text, source_id=int(m["source_id"]), source=str(m.get("source", "")),
+        kind=str(m.get("kind", "")), start=int(m["start"]), end=int(m["end"]), score=float(hit.score),
+        speaker=m.get("speaker"), is_interviewer=bool(m.get("is_interviewer", False)),
+        page=int(page) if page is not None else None, ordinal=int(ordinal) if ordinal is not None else None,
+        attributes={k: str(v) for k, v in m.items() if k not in EXCERPT_FIELDS},
+        dense_rank=hit.dense_rank, bm25_rank=hit.bm25_rank, dense_score=hit.dense_score,
+        bm25_score=hit.bm25_score, rerank_score=hit.rerank_score,
+    )
 
 
 class MetaFilter:
@@ -69,11 +131,10 @@ class MetaFilter:
         n = len(self._metas)
         mask: np.ndarray | None = None
         for key, wanted in (filters or {}).items():
-            values = wanted if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
             column = self._column(key)
             allowed = np.zeros(n, dtype=bool)
-            for v in values:
-                allowed[column.get(norm_value(v), np.zeros(0, dtype=np.int64))] = True
+            for v in wanted_values(wanted):
+                allowed[column.get(v, np.zeros(0, dtype=np.int64))] = True
             mask = allowed if mask is None else mask & allowed
         asked = bool(filters) and ("is_interviewer" in filters or "speaker" in filters)
         if exclude_interviewer and not asked and self.interviewer.any():

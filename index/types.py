@@ -37,7 +37,10 @@ class Document:
 
     `turns` is set by readers that know the speakers (VTT voice tags, SRT, tabular answers);
     otherwise turn detection runs on the text. `attributes` carries per-row attributes for tabular
-    sources. `name` is a suggested unique source name (file stem, or stem#row-id)."""
+    sources. `name` is a suggested unique source name (file stem, or stem#row-id). `notes` are
+    problems the reader worked around and the analyst should hear about (a scanned page stored
+    empty, a line that looks like a speaker turn but was not read as one); each is one sentence
+    without the file name, which the caller prefixes."""
 
     name: str
     text: str
@@ -47,6 +50,7 @@ class Document:
     reader: str = ""
     reader_version: str = ""
     format: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,41 @@ class ExcerptSpan:
     time: str | None = None
     context_start: int | None = None
     context_end: int | None = None
+
+
+@dataclass(frozen=True)
+class ExcerptHit:
+    """A search hit on one stored excerpt, with its evidence as typed fields: where it is
+    (`source_id`, `start`, `end`, so `source.text[start:end] == text`), who says it, on which page,
+    and why it was found (ranks and scores per retriever). `attributes` holds the source's own
+    attributes (participant, organisation, ...), the only free-form part. Built from an index hit
+    by `index.records.excerpt_hit`, the one place that reads an excerpt record's metadata."""
+
+    id: int  # the excerpt id
+    text: str
+    source_id: int
+    source: str
+    kind: str
+    start: int
+    end: int
+    score: float
+    speaker: str | None = None
+    is_interviewer: bool = False
+    page: int | None = None
+    ordinal: int | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    rerank_score: float | None = None
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return (self.start, self.end)
+
+    @property
+    def why(self) -> str:
+        """The retrievers that found it, with their ranks ("dense #2, bm25 #5")."""
+        return ", ".join(x for x in (f"dense #{self.dense_rank}" if self.dense_rank else "",
+                                     f"bm25 #{self.bm25_rank}" if self.bm25_rank else "") if x)

@@ -166,10 +166,12 @@ def test_analyst_vs_offline_engine_agreement(tmp_path):
     from assistant.coding.precode import precode
 
     project = make_project(tmp_path)
+    alice: dict[int, str] = {}  # excerpt id -> the one code alice gave it
     for e in project.store.list_excerpts(include_interviewer=False):  # alice codes every answer herself
         code = "Housing and living conditions" if "mould" in e.text else (
             "Short-term funding" if "funding" in e.text else "Workforce capacity")
         add_coding(project, e.source_id, e.start, e.end, code)
+        alice[int(e.id)] = code  # type: ignore[arg-type]
     precode(project, "offline")
     ai = f"ai:offline:{project.embedder.model_id}"
     coders = {c["name"]: c for c in list_coders(project)}
@@ -180,7 +182,23 @@ def test_analyst_vs_offline_engine_agreement(tmp_path):
     housing = next(r for r in report.per_code if r.code == "Housing and living conditions")
     assert housing.a_applied == 1 and housing.both == 1  # the engine finds the mould excerpt
     assert any(r.kappa is not None for r in report.per_code)
-    assert disagreements(project, "alice", ai) is not None
+    # the disagreements are exactly the (excerpt, code) pairs one coder applied and the other did
+    # not, worked out here from each coder's codings (every coding covers a whole excerpt)
+    names = {c.id: c.name for c in project.store.list_codes()}
+    by_ai: dict[int, set[str]] = {}
+    for c in coder_codings(project, ai):
+        by_ai.setdefault(int(c.excerpt_id), set()).add(names[c.code_id])
+    expected = {(eid, code, "alice" if code == mine else ai)
+                for eid, mine in alice.items() for code in {mine} ^ by_ai.get(eid, set())}
+    found = disagreements(project, "alice", ai)
+    assert {(d.excerpt_id, d.code, d.applied_by) for d in found} == expected and len(found) == len(expected)
+    assert expected and any(by == "alice" for _, _, by in expected)  # the engine misses a code alice gave
+    assert sum(r.a_applied + r.b_applied - 2 * r.both for r in report.per_code) == len(found)
+    excerpts = {e.id: e for e in project.store.list_excerpts()}
+    for d in found:
+        assert d.not_applied_by == ({"alice", ai} - {d.applied_by}).pop()
+        assert (d.start, d.end) == (excerpts[d.excerpt_id].start, excerpts[d.excerpt_id].end)
+    assert [(d.source, d.start) for d in found] == sorted((d.source, d.start) for d in found)  # source order
 
 
 def test_pdpilot_authors_vs_offline_engine_and_qdpx_validates(pdpilot_project, shared_dir, tmp_path):
@@ -221,3 +239,151 @@ def test_ai_coder_counts_excerpts_it_left_uncoded(tmp_path):
         store.mark_run_item("r1", e.id, "done")
     assert coder_coverage(project, "ai:offline:m", set()) == {e.id for e in ex}
     assert coder_coverage(project, "alice", {ex[0].id}) == {ex[0].id}
+
+
+# --- a code's scope (F18): each code over the units where it applies -------------------------------
+
+
+def _survey_coder(uncoded_by_bob: frozenset[int] = frozenset(), stray: bool = False):
+    """Answers to "How could we improve?": 0-7 both code Waiting times, 8-9 only alice, 10-11 only
+    bob, 12-19 neither. Every answer without it gets "Other", so both coders coded every answer
+    (unless bob leaves some of the improve-answers uncoded). `stray`: alice also puts Waiting times
+    on one "What went well?" answer, outside the code's scope."""
+    from survey_helpers import IMPROVE
+
+    def coder(name: str, i: int, question: str) -> list[str]:
+        if question == IMPROVE:
+            if name == "bob" and i in uncoded_by_bob:
+                return []
+            wt = i < 8 or (name == "alice" and i in (8, 9)) or (name == "bob" and i in (10, 11))
+            return ["Waiting times"] if wt else ["Other"]
+        return ["Other", "Waiting times"] if stray and name == "alice" and i == 0 else ["Other"]
+
+    return coder
+
+
+def _survey(tmp_path, **kw):
+    from survey_helpers import IMPROVE, build_survey
+
+    from assistant.coding.codebook import CodeSpec
+
+    codes = [CodeSpec(name="Waiting times", definition="Waits for appointments or care.", scope={"question": IMPROVE}),
+             CodeSpec(name="Other", definition="Anything else.")]
+    return build_survey(tmp_path / "survey", 20, codes, _survey_coder(**kw))
+
+
+def _ac1_2x2(yy: int, yn: int, ny: int, nn: int) -> tuple[float, float]:
+    """Percent agreement and Gwet's AC1 for a yes/no table, by hand (independent of gwet_ac1)."""
+    n = yy + yn + ny + nn
+    pa = (yy + nn) / n
+    pi = ((yy + yn) + (yy + ny)) / (2 * n)
+    pe = 2 * pi * (1 - pi)  # (1/(q-1)) * sum_k pi_k (1 - pi_k), q = 2
+    return pa, (pa - pe) / (1 - pe)
+
+
+def test_scoped_code_is_compared_over_its_question_only(tmp_path):
+    project = _survey(tmp_path)
+    report = agreement_report(project, "alice", "bob")
+    rows = {r.code: r for r in report.per_code}
+    wt, other = rows["Waiting times"], rows["Other"]
+    pa, ac1 = _ac1_2x2(8, 2, 2, 8)  # the 20 answers to its own question
+    assert (pa, round(ac1, 6)) == (0.8, 0.6)
+    assert wt.units == 20 and wt.units_basis == "scope" and "How could we improve?" in wt.units_rule
+    assert wt.percent_agreement == pytest.approx(pa) and wt.ac1 == pytest.approx(ac1)
+    assert wt.kappa == pytest.approx(0.6)
+    # what the old rule gave (all 40 answers): the 20 agreed absences on the other question inflate it
+    pa_all, ac1_all = _ac1_2x2(8, 2, 2, 28)
+    assert pa_all == pytest.approx(0.9) and ac1_all == pytest.approx(0.84)
+    assert wt.ac1 < ac1_all - 0.2
+    assert other.units == 40 and other.units_basis == "all"
+    assert report.excerpts_compared == 40 and report.units_basis == "all"
+    assert report.codes_by_basis == {"all": 1, "scope": 1}
+    o = report.overall
+    assert o.units_basis == "mixed" and o.units == 40 and "60 (excerpt, code) pairs" in o.units_rule
+    assert report.outside_scope == {}
+    # disagreements walk the same units
+    diffs = [d for d in disagreements(project, "alice", "bob") if d.code == "Waiting times"]
+    assert len(diffs) == 4 and {d.applied_by for d in diffs} == {"alice", "bob"}
+    project.close()
+
+
+def test_application_outside_scope_is_counted_not_compared(tmp_path):
+    project = _survey(tmp_path, stray=True)
+    report = agreement_report(project, "alice", "bob")
+    wt = next(r for r in report.per_code if r.code == "Waiting times")
+    assert wt.units == 20 and wt.percent_agreement == pytest.approx(0.8) and wt.a_applied == 10
+    assert report.outside_scope == {"Waiting times": 1}
+    stray = [d for d in disagreements(project, "alice", "bob", code="Waiting times") if "went well" in d.preview]
+    assert stray == []
+    project.close()
+
+
+def test_assigned_unit_left_uncoded_counts_as_absent(tmp_path):
+    # bob leaves three improve-answers uncoded: #8 (alice: Waiting times), #12 and #13 (alice: Other)
+    project = _survey(tmp_path, uncoded_by_bob=frozenset({8, 12, 13}))
+    dropped = agreement_report(project, "alice", "bob")
+    wt = next(r for r in dropped.per_code if r.code == "Waiting times")
+    assert dropped.excerpts_compared == 37 and wt.units == 17  # the old rule: uncoded answers vanish
+    assert wt.percent_agreement == pytest.approx(_ac1_2x2(8, 1, 2, 6)[0])
+    assigned = agreement_report(project, "alice", "bob", assigned_filters={"kind": "survey"})
+    assert assigned.units_basis == "assigned" and assigned.assigned_sources == 20
+    assert assigned.excerpts_compared == 40  # answers only: the question turns are not units
+    rows = {r.code: r for r in assigned.per_code}
+    pa, ac1 = _ac1_2x2(8, 2, 2, 8)
+    assert rows["Waiting times"].units == 20 and rows["Waiting times"].b_applied == 10
+    assert rows["Waiting times"].percent_agreement == pytest.approx(pa) and rows["Waiting times"].ac1 == pytest.approx(ac1)
+    assert rows["Other"].units == 40 and rows["Other"].units_basis == "assigned"
+    assert "assigned to both coders" in assigned.rule
+    named = agreement_report(project, "alice", "bob", assigned_sources=["fft.csv#R08"])
+    assert named.assigned_sources == 1 and named.excerpts_compared == 2
+    project.close()
+
+
+def test_scope_by_source_attribute(tmp_path):
+    from survey_helpers import build_survey
+
+    from assistant.coding.codebook import CodeSpec
+
+    codes = [CodeSpec(name="Ward B noise", scope={"filters": {"ward": "b"}}), CodeSpec(name="Other")]
+
+    def coder(name: str, i: int, question: str) -> list[str]:
+        return ["Ward B noise"] if i >= 15 and (name == "alice" or i != 15) else ["Other"]
+
+    project = build_survey(tmp_path / "s", 20, codes, coder, ward={i: "B" for i in range(15, 20)})
+    row = next(r for r in agreement_report(project, "alice", "bob").per_code if r.code == "Ward B noise")
+    assert row.units == 10 and row.units_basis == "scope" and "ward" in row.units_rule  # 5 people x 2 answers
+    assert row.percent_agreement == pytest.approx(0.8)
+    project.close()
+
+
+def test_excerpt_question_from_context_or_attribute():
+    from assistant.corpus.view import excerpt_question
+
+    text = "How could  we improve?\nShorter waits."
+    src = Source(id=1, name="R1", text=text, kind="survey")
+    answer = Excerpt(id=2, source_id=1, ordinal=1, start=23, end=37, text=text[23:37], context_start=0, context_end=22)
+    assert excerpt_question(answer, src) == "How could we improve?"
+    single = Source(id=3, name="U7", text="Too long a wait.", kind="survey", attributes={"Question": "FFT Why?"})
+    alone = Excerpt(id=4, source_id=3, ordinal=0, start=0, end=16, text="Too long a wait.")
+    assert excerpt_question(alone, single) == "FFT Why?"
+    assert excerpt_question(alone, Source(id=5, name="x", text="Too long a wait.")) is None
+
+
+def test_cli_agreement_shows_units(tmp_path):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    project = _survey(tmp_path)
+    folder = str(project.folder)
+    project.close()
+    runner = CliRunner()
+    out = runner.invoke(app, ["agreement", "--coder", "alice", "--coder", "bob", "--json", "-p", folder])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    wt = next(r for r in data["per_code"] if r["code"] == "Waiting times")
+    assert wt["units"] == 20 and wt["units_basis"] == "scope" and data["overall"]["units_basis"] == "mixed"
+    out = runner.invoke(app, ["agreement", "--coder", "alice", "--coder", "bob", "--assigned", "kind=survey",
+                              "-p", folder], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "scope" in out.stdout and "assigned" in out.stdout and "units" in out.stdout

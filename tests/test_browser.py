@@ -3,7 +3,14 @@ Playwright with the SYSTEM Chromium (never a downloaded one). Opens the demo pro
 page (screenshots to test-artifacts/screenshots/), accepts a suggestion with a click and another
 with the keyboard shortcut, finds a quote and adds it to the basket, and measures each page's render
 time after the first load (navigation -> main heading visible and Streamlit's running indicator
-gone), asserting < 2 s and writing the figures to test-artifacts/page_times.json.
+gone), writing the figures to test-artifacts/page_times.json.
+
+Nothing may leave the machine, the browser included: every request the page makes is routed
+through a guard that lets through only the app's own origin (http://127.0.0.1:PORT) and aborts
+and records anything else, so a font, icon or image fetched from a public host fails the test.
+A second project, hostile in every field (tests/_ui_project.build_hostile_project), is visited
+page by page: no request may go to the canary host, and no <img>, <style>, <script>, link or
+style attribute from the data may exist in the DOM: the payload must show as text.
 
 The project is indexed with HashingEmbedder(64) and the app started with THEMATIC_FAKE_EMBEDDER=1
 (honoured for tests only, see assistant.ui_support.fake_embedder_dim), so no model load is timed."""
@@ -17,10 +24,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from _ui_project import build_ui_project
+from _ui_project import CANARY_HOST, build_hostile_project
+from builders import copy_project
 
 from assistant.project import Project
 
@@ -46,44 +56,83 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
+def _needs_browser() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); never downloaded by tests")
     if sync_playwright is None:
         pytest.skip("python playwright is not installed")
-    os.environ.setdefault("THEMATIC_ANALYST", "browser-tester")
-    folder = build_ui_project(tmp_path_factory.mktemp("ui") / "demo-project", full=True)
-    _some_codings(folder)
+
+
+@contextmanager
+def _serve(folder: Path, logdir: Path) -> Iterator[str]:
+    """`streamlit run` on a free port of 127.0.0.1 over `folder`; yields the app's URL."""
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "THEMATIC_FAKE_EMBEDDER": "1", "THEMATIC_ANALYST": "browser-tester"}
     env.pop("THEMATIC_PROJECT", None)
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115 - open for the server's life
+    log = open(logdir / "streamlit.log", "w")  # noqa: SIM115 - open for the server's life
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--", "--project", str(folder)],
+         "--server.fileWatcherType", "none", "--", "--project", str(folder)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-                if r.read().strip() == b"ok":
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail(f"streamlit did not start; see {log.name}")
-    yield url, folder
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"streamlit did not start; see {log.name}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, ui_templates):
+    _needs_browser()
+    folder = copy_project(ui_templates(full=True, analyst="browser-tester"),
+                          tmp_path_factory.mktemp("ui") / "demo-project")  # the demo, built once per run
+    _some_codings(folder)
+    with _serve(folder, tmp_path_factory.mktemp("log")) as url:
+        yield url, folder
+
+
+def _launch(pw):
+    return pw.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run", "--disable-quic"])
+
+
+def _guard(page, url: str) -> list[str]:
+    """Let through only requests to the app's own origin (and inline data: / blob: URLs); abort
+    and record every other one. Web sockets are recorded too (Streamlit's own goes to the origin)."""
+    origin = url.rstrip("/")
+    leaks: list[str] = []
+
+    def handle(route) -> None:
+        req = route.request.url
+        if req == origin or req.startswith((origin + "/", "data:", "blob:")):
+            route.continue_()
+        else:
+            leaks.append(req)
+            route.abort()
+
+    page.route("**/*", handle)
+    ws_origin = origin.replace("http://", "ws://", 1)
+    page.on("websocket", lambda ws: None if ws.url.startswith(ws_origin + "/") else leaks.append(ws.url))
+    return leaks
 
 
 def _some_codings(folder: Path, n: int = 40) -> None:
@@ -135,11 +184,9 @@ def test_workspace_in_browser(server) -> None:
     url, folder = server
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = _launch(pw)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
+        leaks = _guard(page, url)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url, wait_until="domcontentloaded")
@@ -211,6 +258,92 @@ def test_workspace_in_browser(server) -> None:
         {"seconds_after_first_load": times, "budget_s": BUDGET_S, "project": "demo corpus (13 sources), HashingEmbedder(64)"},
         indent=2), encoding="utf-8")
     assert not errors, errors
+    assert leaks == [], "the workspace fetched from outside this machine"  # F10: fonts, icons, favicon all local
     # Speed is measured, not asserted (a loaded CI box must not turn a timing into a red build):
     # benchmarks/page_speed.py runs this test and reports these figures against the budget.
     assert all(v > 0 for v in times.values()) and len(times) == 7
+
+
+# -- hostile data: nothing fetched, nothing live ---------------------------------------------------
+_LIVE_FROM_DATA = """() => {
+  const bad = [];
+  const inert = new Set(['title', 'aria-label', 'aria-valuetext', 'value', 'placeholder', 'data-testid']);
+  for (const el of document.querySelectorAll('*')) {
+    const tag = el.tagName;
+    if ((tag === 'STYLE' || tag === 'SCRIPT') && /canary|__pwned/.test(el.textContent)) {
+      bad.push(tag + ': ' + el.textContent.slice(0, 80));
+    }
+    for (const a of el.attributes) {
+      if (/canary/i.test(a.value) && !inert.has(a.name)) bad.push(tag + '@' + a.name + '=' + a.value.slice(0, 80));
+    }
+  }
+  if (window.__pwned) bad.push('a script from the data ran: ' + window.__pwned);
+  return bad;
+}"""
+
+# page title -> pieces of the payload that must be visible on it, as text
+_HOSTILE_PAGES = [
+    ("Corpus", ["**text** ![text](http://canary.invalid/text-md.png)", "**code** ![code]("]),
+    ("Code", ["Why the AI suggests it: **rationale** ![rationale](", "<style>body{background:url("]),
+    ("Quotes", ["![attr](http://canary.invalid/attr-md.png)"]),
+    ("Themes", ["**theme** ![theme]("]),
+    ("Ask", ["Families say **so**![cited](http://canary.invalid/answer-cited.png)"]),
+    ("Agreement & export", []),
+    ("Settings", ["![model](http://canary.invalid/model-md.png)"]),
+]
+
+
+def _visible_text(page) -> str:
+    """The page's text as a reader sees it (the invisible word joiners that break link shapes
+    removed)."""
+    return page.locator("body").inner_text().replace("\u2060", "").replace("\u00a0", " ")
+
+
+def test_hostile_project_leaks_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """F8/F9/F10 in a real browser: markup planted in every field fetches nothing, styles
+    nothing, runs nothing, and reads as the characters it is."""
+    _needs_browser()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    folder = build_hostile_project(tmp_path_factory.mktemp("hostile") / "proj")
+    with _serve(folder, tmp_path_factory.mktemp("hostile-log")) as url, sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        leaks = _guard(page, url)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url, wait_until="domcontentloaded")
+        _settled(page, "Corpus", timeout=60_000)
+        live: dict[str, list[str]] = {}
+        missing: dict[str, list[str]] = {}
+        for title, expected in _HOSTILE_PAGES:
+            _go(page, title)
+            if title == "Ask":  # open the list of unsupported sentences: they must be inert too
+                page.get_by_text("removed from the answer", exact=False).first.click()
+                page.wait_for_timeout(300)
+            text = ""
+            if title == "Code":  # the first suggestion, then the model's proposed new code
+                live["Code (first)"] = page.evaluate(_LIVE_FROM_DATA)
+                text = _visible_text(page)
+                page.locator(".st-key-rv_next button").first.click()
+                _settled(page, "Code")
+                expected = [*expected, "NEW CODE", "![proposed](http://canary.invalid/proposed-md.png)",
+                            "![definition](http://canary.invalid/definition-md.png)"]
+            live[title] = page.evaluate(_LIVE_FROM_DATA)
+            text += _visible_text(page)
+            missing[title] = [e for e in expected if e not in text]
+            _shot(page, "hostile-" + title.split()[0].lower())
+        # a citation opens the source at the cited words, still inert
+        _go(page, "Ask")
+        page.locator('[data-testid="stPageLink"] a').first.click()
+        _settled(page, "Corpus")
+        live["Corpus (cited)"] = page.evaluate(_LIVE_FROM_DATA)
+        ask_text = ""
+        _go(page, "Ask")
+        ask_text = _visible_text(page)
+        browser.close()
+    assert not [u for u in leaks if CANARY_HOST in u], "the data made the browser fetch the canary"
+    assert leaks == [], "a request left 127.0.0.1"
+    assert {k: v for k, v in live.items() if v} == {}, "markup from the data is live in the DOM"
+    assert {k: v for k, v in missing.items() if v} == {}, "the hostile text is shown as text"
+    assert "every citation checked" not in ask_text  # F9: the caption claims only what was checked
+    assert not errors, errors

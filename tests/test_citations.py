@@ -26,16 +26,39 @@ def test_valid_ids_render_as_spans_and_narrow_to_quoted_words():
 
 
 def test_unknown_ids_and_out_of_evidence_spans_are_removed_and_counted():
-    v = verify_text("A [E9]. B [S7:66-80]. C [S7:0-10]. D [S8:0-5].", EVIDENCE, SOURCES)
-    assert v.removed_citations == 3
-    assert v.text == "A. B. C [S7:0-10]. D."
+    reply = "A [E9]. B [S7:66-80]. C [S7:0-10]. D [S8:0-5]."
+    kept = verify_text(reply, EVIDENCE, SOURCES, uncited="keep")
+    assert kept.removed_citations == 3
+    assert kept.text == "A. B. C [S7:0-10]. D."
+    assert [c.text for c in kept.citations] == [TEXT[0:10]]
+    # by default a sentence left without a valid citation is unsupported, and goes
+    v = verify_text(reply, EVIDENCE, SOURCES)
+    assert v.text == "C [S7:0-10]." and v.removed_citations == 3 and v.dropped_uncited == 3
     assert [c.text for c in v.citations] == [TEXT[0:10]]
 
 
 def test_drop_sentence_mode_removes_the_whole_claim():
-    v = verify_text("Good [Q1]. Bad [Q3]. Plain.", {"Q1": EVIDENCE["E1"]}, SOURCES, bad_citation="drop_sentence")
+    v = verify_text("Good [Q1]. Bad [Q3]. Plain.", {"Q1": EVIDENCE["E1"]}, SOURCES, bad_citation="drop_sentence",
+                    uncited="keep")
     assert v.text == "Good [Q1]. Plain."
     assert len(v.removed_sentences) == 1 and v.uncited_sentences == 1
+    strict = verify_text("Good [Q1]. Bad [Q3]. Plain.", {"Q1": EVIDENCE["E1"]}, SOURCES, bad_citation="drop_sentence")
+    assert strict.text == "Good [Q1]." and len(strict.removed_sentences) == 2
+
+
+def test_every_sentence_reports_its_support():
+    v = verify_text('Housing matters [E1]. Nobody can say why. Fake "housing is fine" [E1]. Gone [E9].',
+                    EVIDENCE, SOURCES, render_spans=True)
+    assert v.text == "Housing matters [S7:0-36]."
+    assert [(s.text, s.supported, s.reason, s.kept) for s in v.sentences] == [
+        ("Housing matters [S7:0-36].", True, "cited", True),
+        ("Nobody can say why.", False, "uncited", False),
+        ('Fake "housing is fine".', False, "fabricated_quote", False),
+        ("Gone.", False, "uncited", False)]
+    assert [s.text for s in v.unsupported] == ["Nobody can say why.", 'Fake "housing is fine".', "Gone."]
+    assert v.sentences[0].citations[0].text == TEXT[0:36] and not any(s.citations for s in v.unsupported)
+    rep = v.report()
+    assert rep["sentences"] == 4 and rep["supported_sentences"] == 1 and rep["dropped_uncited"] == 2
 
 
 def test_fabricated_or_uncited_quotes_remove_the_sentence():

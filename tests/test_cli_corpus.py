@@ -41,7 +41,7 @@ def test_ingest_sources_show_status(project_dir, tmp_path):
     status = json.loads(runner.invoke(app, ["status", "--json", "-p", str(project_dir)]).stdout)
     assert status["sources"] == 1 and status["analyst"] == "alice" and status["llm"]["remote"] is False
     hits = json.loads(runner.invoke(app, ["search", "loneliness", "--json", "-p", str(project_dir)]).stdout)
-    assert hits and all(h["meta"]["is_interviewer"] is False for h in hits)
+    assert hits and all(h["is_interviewer"] is False for h in hits)
 
 
 def test_failed_files_set_the_exit_code(project_dir, tmp_path):

@@ -55,7 +55,7 @@ def test_qdc_structure() -> None:
 
     assert all(re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", c.get("guid"))
                for c in codes)
-    housing = [c for c in codes if c.get("name") == "Housing and living conditions"][0]
+    housing = next(c for c in codes if c.get("name") == "Housing and living conditions")
     assert housing.getparent().get("name") == "Drivers"  # nested, not flat
     assert housing.get("isCodable") == "true"
 
@@ -197,3 +197,66 @@ def test_import_cycle_with_existing_codes_is_refused(tmp_path: Path) -> None:
     # re-parenting without a cycle still works
     rep = import_specs(project, [CodeSpec(name="B", parent=None), CodeSpec(name="C", parent="B")])
     assert rep.added == ["C"]
+
+
+def test_one_walk_of_the_hierarchy_survives_a_damaged_tree() -> None:
+    """A parent cycle (a damaged store) and a parent that is gone: every walk terminates, loses no
+    code, and the users of the walk (paths, depth, descendants, the .qdc tree) agree."""
+    from assistant.coding.codebook import Hierarchy, code_tree
+    from assistant.exchange.refi.export import CODEBOOK_NS, codes_element
+    from assistant.models import Code
+
+    codes = [Code(id=1, name="Root"), Code(id=2, name="Kid", parent_id=1), Code(id=3, name="Grandkid", parent_id=2),
+             Code(id=4, name="Loop A", parent_id=5), Code(id=5, name="Loop B", parent_id=4),
+             Code(id=6, name="Under loop", parent_id=4), Code(id=7, name="Orphan", parent_id=99)]
+    tree = code_tree(codes)
+    assert tree.descendants(1) == [2, 3] and tree.depth(3) == 2 and tree.depth(7) == 0
+    assert tree.cycle(4) == [4, 5, 4] and tree.cycle(6) is None and tree.cycle(1) is None
+    walked = [k for k, _, _ in tree.walk()]
+    assert sorted(walked) == [1, 2, 3, 4, 5, 6, 7]
+    assert all(walked.index(p) < walked.index(k) for k, p, _ in tree.walk() if p is not None)
+    paths = code_paths(codes)
+    assert paths[3] == "Root > Kid > Grandkid" and paths[7] == "Orphan" and paths[6].endswith("Loop A > Under loop")
+    root = codes_element(codes, {c.id: f"{c.id:08d}-0000-4000-8000-000000000000" for c in codes}, ns=CODEBOOK_NS)
+    names = [el.get("name") for el in root.iter(f"{{{CODEBOOK_NS}}}Code")]
+    assert sorted(names) == sorted(c.name for c in codes)  # nothing dropped, the loop cut once
+    assert Hierarchy({"a": None, "b": "a"}).parents_first(["b", "a"]) == ["a", "b"]
+
+
+def test_validate_orders_parents_first_and_checks_colours() -> None:
+    from assistant.coding.codebook import validate_specs
+
+    ordered = validate_specs([CodeSpec(name="Child", parent="Mid"), CodeSpec(name="Mid", parent="Top"),
+                              CodeSpec(name="Top"), CodeSpec(name="Other")])
+    assert [s.name for s in ordered] == ["Top", "Mid", "Child", "Other"]
+    assert CodeSpec(name="A", colour="#abc").colour == "#AABBCC"
+    assert CodeSpec(name="A", colour=" ").colour is None
+    for bad in ("red", "#12345", "#fff;x:y", "url(x)"):
+        with pytest.raises(ValueError, match="not a #RRGGBB colour"):
+            CodeSpec(name="A", colour=bad)
+
+
+def test_edits_check_colours_like_imports(tmp_path: Path) -> None:
+    from assistant.coding.codebook import add_code, update_code
+
+    project = make_project(tmp_path, codes=False)
+    assert add_code(project, "Damp", colour="#abc").colour == "#AABBCC"
+    with pytest.raises(CodebookError, match=r"code 'Mould': colour '#fff;background:url\(x\)' is not"):
+        add_code(project, "Mould", colour="#fff;background:url(x)")
+    with pytest.raises(CodebookError, match="code 'Damp': colour"):
+        update_code(project, "Damp", colour="red;x:y")
+    assert project.store.get_code("Damp").colour == "#AABBCC"
+
+
+def test_a_qdpx_codebook_reads_like_import_qdc_and_is_never_written(tmp_path: Path) -> None:
+    from assistant.exchange.codebook_files import export_codebook
+    from assistant.exchange.refi import export_qdpx
+
+    project = make_project(tmp_path)
+    export_qdpx(project, tmp_path / "p.qdpx")
+    names = lambda specs: [(s.name, s.parent, s.definition, s.guid) for s in specs]
+    # (a .qdpx keeps criteria in Notes, not in the CodeBook: names, tree, definitions and GUIDs agree)
+    assert names(read_codebook(tmp_path / "p.qdpx")) == names(read_codebook(export_codebook(project, str(tmp_path / "c.qdc"))))
+    with pytest.raises(CodebookError, match=r"p2.qdpx: a .qdpx is a whole project"):
+        export_codebook(project, str(tmp_path / "p2.qdpx"))
+    assert not (tmp_path / "p2.qdpx").exists()

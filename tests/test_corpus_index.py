@@ -123,10 +123,37 @@ def test_crash_mid_write_keeps_previous_index(tmp_path, index: CorpusIndex, monk
     assert survivor.sync(CORPUS + [rec(9, "parks", "P4")]).added == 1  # and it recovers
 
 
-def test_lock_message(tmp_path, index: CorpusIndex) -> None:
-    with FileLock(str(tmp_path / "idx" / ".lock")):
-        with pytest.raises(IndexStateError, match="being updated by another process"):
-            index.sync(CORPUS[:3])
+def test_lock_waits_then_gives_up_with_one_line(tmp_path, index: CorpusIndex) -> None:
+    index.lock_timeout = 0.2
+    said: list[str] = []
+    with (FileLock(str(tmp_path / "idx" / ".lock")),
+          pytest.raises(IndexStateError, match="still updating the index after") as err):
+        index.sync(CORPUS[:3], notify=said.append)
+    assert "\n" not in str(err.value) and said == [ci_mod.WAIT_MESSAGE]
+    assert len(CorpusIndex(tmp_path / "idx", embedder=HashingEmbedder())) == 6  # untouched
+
+
+def test_lock_wait_ends_when_the_other_writer_finishes(tmp_path, index: CorpusIndex) -> None:
+    import threading
+
+    holder = FileLock(str(tmp_path / "idx" / ".lock"), thread_local=False)  # released by a timer
+    holder.acquire()
+    threading.Timer(0.5, holder.release).start()
+    said: list[str] = []
+    report = index.sync(CORPUS[:3], notify=said.append)
+    assert said == [ci_mod.WAIT_MESSAGE] and report.removed == 3 and report.waited >= 0.3
+    assert index.sync(CORPUS[:3], notify=said.append).waited == 0 and len(said) == 1
+
+
+def test_updating_is_reentrant_and_tags_the_manifest(tmp_path, index: CorpusIndex) -> None:
+    with index.updating():
+        report = index.sync(CORPUS, tag="store-v1")  # the inner sync takes the lock again
+    assert not report.changed_index and index.tag == "store-v1"  # only the tag was written
+    other = CorpusIndex(tmp_path / "idx", embedder=HashingEmbedder())
+    assert other.tag == "store-v1"
+    index.sync(CORPUS[:4], tag="store-v2")
+    assert other.tag == "store-v2" and len(other.search("clinics", k=10, mode="bm25")) <= 3
+    assert 6 not in [h.id for h in other.search("emergency admissions", k=10, mode="bm25")]
 
 
 def test_verify_reports(tmp_path, index: CorpusIndex) -> None:

@@ -57,13 +57,22 @@ def test_edit_span_must_be_verbatim(tmp_path: Path) -> None:
 
 
 def test_hand_coding_and_undo(tmp_path: Path) -> None:
+    """A selection from inside the speaker label's blank to mid-word ("equent attend") codes the
+    whole words "Frequent attenders" in the answer; undo removes that coding and only that one."""
     project = make_project(tmp_path)
-    ex = excerpt_with(project, "Frequent")
-    c = decisions.add_coding(project, "P02", ex.start - 2, ex.start + 18, "Frequent attenders")
-    assert c.origin == "manual" and c.text == project.store.get_source("P02").text[c.start:c.end]
+    text = project.store.get_source("P02").text
+    phrase = "Frequent attenders"
+    at = text.index(phrase)  # where the words are, found independently of the excerpts
+    keep = decisions.add_coding(project, "P02", at, at + len(phrase), "Drivers")
+    c = decisions.add_coding(project, "P02", at - 1, at + len(phrase) - 3, "Frequent attenders")
+    assert (c.start, c.end, c.text) == (at, at + len(phrase), phrase)
+    assert c.origin == "manual" and c.coder == "alice" and c.excerpt_id == excerpt_with(project, phrase).id
     d = project.store.list_decisions()[-1]
+    assert (d.action, d.start, d.end, d.code_id) == ("add", at, at + len(phrase), c.code_id)
     decisions.undo(project, d.id)
     assert project.store.get_coding(c.id).status == "removed"
+    assert project.store.get_coding(keep.id).status == "active"  # same span, other code: untouched
+    assert decisions.is_undone(project, d.id)
 
 
 def test_undo_accept_restores_pending(tmp_path: Path) -> None:
@@ -110,3 +119,27 @@ def test_ai_codings_are_derived(tmp_path: Path) -> None:
     ai = ai_codings(project)
     assert len(ai) == 1 and ai[0].coder == "ai:offline:hashing-256" and ai[0].origin == "ai"
     assert (ai[0].start, ai[0].end) == (ex.start, ex.end)
+
+
+def test_hand_coding_snaps_to_whole_words(tmp_path: Path) -> None:
+    """A selection that cuts words codes the whole words (and no surrounding blanks), verbatim."""
+    project = make_project(tmp_path)
+    text = project.store.get_source("P01").text
+    at = text.index("black mould")
+    c = decisions.add_coding(project, "P01", at + 2, at + 8, "Housing and living conditions")  # "ack mo"
+    assert c.text == "black mould" == text[c.start:c.end]
+    c = decisions.add_coding(project, "P01", at - 3, at + 5, "Drivers")  # "nd blac"
+    assert c.text == "and black" == text[c.start:c.end]
+    c = decisions.add_coding(project, "P01", at - 1, at + 5, "Workforce capacity")  # " black" minus "k"
+    assert c.text == "black" == text[c.start:c.end]
+    with pytest.raises(VerificationError):
+        decisions.add_coding(project, "P01", at - 1, at, "Drivers")  # only a blank
+
+
+def test_snap_to_words_keeps_apostrophes_and_marks() -> None:
+    from assistant.verbatim import snap_to_words
+
+    text = "they don\u2019t  see caf\u00e9s"
+    assert snap_to_words(text, 6, 7) == (5, 10)  # "o" -> "don’t"
+    assert snap_to_words(text, 10, 12) is None  # blanks only
+    assert snap_to_words(text, 17, 19) == (16, 21)  # "af" -> "cafés"

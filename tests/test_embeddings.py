@@ -82,3 +82,51 @@ def test_real_packaged_model_offline() -> None:
     q = e.query("hospital wound care")
     assert int(np.argmax(docs @ q)) == 0
     np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, rtol=1e-4)
+
+
+def test_cache_commits_in_batches_while_embedding(tmp_path) -> None:
+    """Each commit is its own transaction as embedding goes on, so another connection (or the
+    next run after a kill) sees the vectors long before the last batch is done."""
+    path = tmp_path / "c.sqlite"
+    cache = EmbeddingCache(path)
+    seen_by_reader: list[int] = []
+
+    class Watching(CountingEmbedder):
+        def embed_batch(self, texts):
+            reader = EmbeddingCache(path)
+            seen_by_reader.append(reader.count(self.model_id))
+            reader.close()
+            return super().embed_batch(texts)
+
+    e = Watching()
+    texts = [f"text number {i}" for i in range(10)]
+    seen = []
+    embed_with_cache(e, texts, cache, progress=lambda d, t: seen.append((d, t)), commit_texts=4)
+    assert seen_by_reader == [0, 0, 4, 4, 8]  # batches of 2, committed every 4 texts
+    assert seen[0] == (0, 10) and seen[-1] == (10, 10)
+    assert cache.count(e.model_id) == 10
+
+
+def test_finished_batches_survive_an_error(tmp_path) -> None:
+    class Failing(CountingEmbedder):
+        def embed_batch(self, texts):
+            if len(self.calls) == 3:
+                raise RuntimeError("model crashed")
+            return super().embed_batch(texts)
+
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    texts = [f"t{i}" for i in range(10)]
+    stats = CacheStats()
+    with pytest.raises(RuntimeError):
+        embed_with_cache(Failing(), texts, cache, stats=stats)
+    assert cache.count("hashing-32") == 6 and stats.embedded == 6
+    rerun = CountingEmbedder()
+    stats = CacheStats()
+    embed_with_cache(rerun, texts, cache, stats=stats)
+    assert sum(len(c) for c in rerun.calls) == 4 and (stats.embedded, stats.from_cache) == (4, 6)
+
+
+def test_cached_vector_of_another_size_is_a_miss(tmp_path) -> None:
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    cache.put_many("hashing-32", [b"k"], np.ones((1, 8), dtype=np.float32))
+    assert cache.get_many("hashing-32", [b"k"]) and not cache.get_many("hashing-32", [b"k"], dim=32)

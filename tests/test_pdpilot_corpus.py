@@ -29,7 +29,9 @@ def test_seven_interviews_with_dan_as_interviewer(corpus):
         for name, doc in docs.items():
             for interviewer in (["Dan"], None):  # by name, then by the question heuristic
                 turns = detect_turns(doc.text, interviewer)
-                assert {t.speaker for t in turns} == {"Dan", "Participant"}, name
+                # P5 has one turn labelled "Particpant:" (sic): its own turn, not part of Dan's
+                typo = {"Particpant"} if name == "P5" else set()
+                assert {t.speaker for t in turns} == {"Dan", "Participant"} | typo, name
                 assert {t.speaker for t in turns if t.is_interviewer} == {"Dan"}, name
                 assert looks_like_transcript(turns, doc.text)
 

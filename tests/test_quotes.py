@@ -93,15 +93,28 @@ def test_fill_template_drops_empty_fields():
     assert fill_template("{organisation} ({sector})", {"organisation": "Council"}) == "Council"
 
 
-def test_attributor_numbers_by_source_id(project):
-    sources = project.store.list_sources()
-    project.settings.privacy.pseudonymise_attributions = True
-    try:
-        att = Attributor(sources, project.settings)
-    finally:
-        project.settings.privacy.pseudonymise_attributions = False
-    doc = next(s for s in sources if s.kind == "document")
-    assert att.participant(doc) == "Source 1"
+def test_attributor_numbers_by_source_id():
+    """Pseudonyms count documents and participants separately, in source-id order: not the order
+    the sources are listed in, nor their names; a participant's second transcript keeps their
+    number, and a source added later (a higher id) renumbers nobody."""
+    from assistant.models import Source
+    from assistant.settings import Settings
+
+    def src(id_, name, kind, participant=""):
+        return Source(id=id_, name=name, kind=kind, text="x", attributes={"participant": participant} if participant else {})
+
+    sources = [src(9, "A annual report", "document"), src(2, "Z strategy", "document"),
+               src(7, "P2 follow-up", "interview", "Bea"), src(3, "P3 interview", "interview", "Cy"),
+               src(5, "M minutes", "document"), src(1, "P2 interview", "interview", "Bea")]
+    settings = Settings(analyst="alice")
+    settings.privacy.pseudonymise_attributions = True
+    att = Attributor(reversed(sources), settings)
+    by_id = {s.id: att.participant(s) for s in sources}
+    assert by_id == {2: "Source 1", 5: "Source 2", 9: "Source 3",
+                     1: "Participant 1", 7: "Participant 1", 3: "Participant 2"}
+    added = [src(10, "B briefing", "document"), src(11, "A interview", "interview", "Al")]
+    later = Attributor([*added, *sources], settings)
+    assert {s.id: later.participant(s) for s in sources + added} == by_id | {10: "Source 4", 11: "Participant 3"}
 
 
 def test_choose_window_prefers_matching_sentence_and_never_cuts():

@@ -225,3 +225,73 @@ def test_caption_entities_are_unescaped(tmp_path):
     srt = "1\n00:00:01,000 --> 00:00:02,000\nDan: Fine &amp; well\n"
     (tmp_path / "e.srt").write_text(srt)
     assert _one(tmp_path / "e.srt").text == "[00:00:01] Dan: Fine & well"
+
+
+def test_csv_dialect_delimiter_detection_and_errors(tmp_path):
+    opts = {"id_column": "id", "text_column": "a"}
+    (tmp_path / "semi.csv").write_text('id;a\n1;"He said ""yes""; then left"\n2;Fine, thanks.\n')
+    assert [d.text for d in read_path(tmp_path / "semi.csv", ReadOptions(**opts))] == [
+        'He said "yes"; then left', "Fine, thanks."]
+    (tmp_path / "tab.csv").write_text("id\ta\n1\tOne, two; three\n")
+    for delimiter in (None, "tab", "\\t", "\t"):
+        doc, = read_path(tmp_path / "tab.csv", ReadOptions(**opts, csv_delimiter=delimiter))
+        assert doc.text == "One, two; three"
+    doc, = read_path(tmp_path / "tab.csv", ReadOptions(**opts, csv_dialect="excel-tab"))
+    assert doc.text == "One, two; three"
+    (tmp_path / "one.csv").write_text("a\nJust one column\n")
+    assert read_path(tmp_path / "one.csv", ReadOptions(text_column="a"))[0].text == "Just one column"
+    (tmp_path / "both.csv").write_text("id;x\ta\n1;2\t3\n")
+    assert "cannot tell whether the CSV delimiter is semicolon or tab" in _error(tmp_path / "both.csv", ReadOptions(**opts))
+    assert _error(tmp_path / "tab.csv", ReadOptions(**opts, csv_delimiter="::")) == (
+        "CSV delimiter must be one character (or 'tab'), not '::'")
+    assert _error(tmp_path / "tab.csv", ReadOptions(**opts, csv_dialect="excel-comma")).startswith(
+        "unknown CSV dialect 'excel-comma'; choose from excel, excel-tab, unix")
+    (tmp_path / "open.csv").write_text('id,a\n1,ok\n\n2,"never closed\n3,x\n')
+    assert _error(tmp_path / "open.csv", ReadOptions(**opts)) == (
+        "malformed CSV at row 3 (line 4) (a quote opened there is never closed); nothing was read "
+        "(name the delimiter if it is not a comma)")
+    (tmp_path / "short.csv").write_text("id,a,b\n1,x,y\n2,x\n")
+    assert _error(tmp_path / "short.csv", ReadOptions(**opts, csv_delimiter=",")) == (
+        "row 3 has 2 fields but the header has 3 (a missing or extra delimiter, or an unclosed quote?); "
+        "nothing was read")
+
+
+def test_pdf_empty_page_notes():
+    from index.readers.pdf import empty_page_notes
+
+    assert empty_page_notes(["a", "b"]) == []
+    assert empty_page_notes(["a", " ", "b"]) == [
+        "page 2 has no text layer (scanned?); it was stored empty (run OCR to include it)"]
+    assert empty_page_notes(["", "a", "", "", "", "b", ""]) == [
+        "pages 1, 3-5, 7 have no text layer (scanned?); they were stored empty (run OCR to include them)"]
+
+
+def test_file_names_that_are_not_utf8(tmp_path):
+    import os
+
+    from index.readers.names import (
+        display_name,
+        display_path,
+        path_from_stored,
+        stored_path,
+    )
+
+    assert display_name("Entrevista_José.txt") == "Entrevista_José.txt"
+    folder = os.fsencode(tmp_path / "Año")  # a UTF-8 folder ...
+    os.mkdir(folder)
+    raw = os.path.join(folder, b"Jos\xe9 \x81.txt")  # ... holding a latin-1 name (0x81: no cp1252)
+    with open(raw, "wb") as fh:
+        fh.write(b"Bien.")
+    path = os.fsdecode(raw)
+    assert display_path(path) == f"{tmp_path}/Año/José \x81.txt"
+    assert display_name(os.fsdecode(b"Jos\xe9 \x80.txt")) == "José €.txt"  # cp1252 first
+    assert stored_path(tmp_path) == str(tmp_path)
+    assert stored_path(path).startswith("file://") and path_from_stored(stored_path(path)).read_bytes() == b"Bien."
+    assert display_name("lone \ud800") == "lone \\ud800"
+    doc, = read_path(path)
+    assert doc.name == "José \x81" and doc.text == "Bien."
+    (tmp_path / "Año" / "ok.txt").write_bytes(b"")
+    os.rename(os.fsencode(tmp_path / "Año" / "ok.txt"), os.path.join(folder, b"vac\xedo.txt"))
+    with pytest.raises(ReadError) as err:
+        read_path(os.fsdecode(os.path.join(folder, b"vac\xedo.txt")))
+    assert str(err.value) == f"{tmp_path}/Año/vacío.txt: file is empty"

@@ -124,3 +124,30 @@ def test_not_a_zip_is_a_clear_error(tmp_path):
     (tmp_path / "x.qdpx").write_text("nope")
     with pytest.raises(ExchangeError, match="not a readable"):
         import_qdpx(tmp_path / "x.qdpx", tmp_path / "p")
+
+
+def _one_source(path, data: bytes, selection: str = "") -> None:
+    qde = (f'<?xml version="1.0" encoding="utf-8"?><Project xmlns="urn:QDA-XML:project:1.0" name="x">'
+           f'<CodeBook><Codes><Code guid="{CODE}" name="Loss" isCodable="true"/></Codes></CodeBook><Sources>'
+           f'<TextSource guid="{SRC}" name="Legacy" plainTextPath="internal://{TXT}.txt">{selection}</TextSource>'
+           "</Sources></Project>")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("project.qde", qde)
+        zf.writestr(f"sources/{TXT}.txt", data)
+
+
+def test_legacy_encoded_source_is_detected_and_binary_refused(tmp_path):
+    text = "The caf\u00e9\u2019s owner said \u201cno\u201d."
+    start = text.index("owner")
+    _one_source(tmp_path / "a.qdpx", text.encode("cp1252"), _sel("10000000-0000-4000-8000-000000000031", "owner",
+                                                                  CODE, user=U1, text=text))
+    report = import_qdpx(tmp_path / "a.qdpx", tmp_path / "a")
+    assert any("Legacy" in w and "not valid UTF-8" in w for w in report.warnings)
+    with Project.open(tmp_path / "a") as project:
+        (src,) = project.store.list_sources(with_text=True)
+        (coding,) = project.store.list_codings()
+        assert src.text == text and (coding.start, coding.text) == (start, "owner")
+    _one_source(tmp_path / "b.qdpx", bytes(range(256)) * 4)
+    with pytest.raises(ExchangeError, match=r"TextSource 'Legacy'.*binary"):
+        import_qdpx(tmp_path / "b.qdpx", tmp_path / "b")
+    assert not (tmp_path / "b").exists()

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from index.speakers import detect_turns, looks_like_transcript, mark_interviewers
+from index.speakers import (
+    detect_turns,
+    looks_like_transcript,
+    mark_interviewers,
+    turn_notes,
+)
 
 
 def _labels(text, **kw):
@@ -96,3 +101,45 @@ def test_no_interviewer_when_unclear():
     assert not any(t.is_interviewer for t in detect_turns(text))
     three = "Ann: Why?\nBob: No.\nCat: Hm.\nAnn: How?\nBob: So.\nCat: Ok."
     assert not any(t.is_interviewer for t in mark_interviewers(detect_turns(three), three))
+
+
+FOCUS = ("Study 3, group 2\nDuration: 47 min\nMode: Teams\n\n"
+         "Moderator: What do you think?\nAlice: I liked it.\nBob: Too far.\nCarol: Never heard of it.\n"
+         "Moderator: Why?\nBob: No leaflets.\n")
+
+
+def test_speaker_heard_once_is_a_turn_but_header_labels_are_not():
+    turns = detect_turns(FOCUS)
+    assert [t.speaker for t in turns] == ["Moderator", "Alice", "Bob", "Carol", "Moderator", "Bob"]
+    assert {t.speaker for t in turns if t.is_interviewer} == {"Moderator"}
+    assert FOCUS[turns[1].body_start:turns[1].end] == "I liked it."
+
+
+def test_label_in_another_form_is_not_a_turn_and_is_reported():
+    text = FOCUS + "**Dave:** Me too.\n"
+    assert "Dave" not in {t.speaker for t in detect_turns(text)}
+    line = [n for n in turn_notes(text) if n.startswith("line 11")]
+    assert line == [("line 11 ('**Dave:** Me too.') looks like a speaker turn but was not read as one "
+                     "(its label is written unlike the other speakers' labels); its words are part of Bob's turn")]
+
+
+def test_turn_notes():
+    assert turn_notes("A report.\n\nNote: nothing here.\n") == []
+    notes = turn_notes(FOCUS + "alice: Me again.\nBob: Yes. Carol: And me.\n")
+    assert notes[0].startswith("read as speakers who speak only once: 'Alice' (line 6), 'Carol' (line 8);")
+    assert notes[1] == ("line 11 ('alice: Me again.') looks like a speaker turn but was not read as one "
+                        "(a speaker's name, but not in the form of a label); its words are part of Bob's turn")
+    assert notes[2] == ("line 12 ('Carol: And me.') looks like a speaker turn but was not read as one "
+                        "('Carol:' in the middle of a line); its words are part of Bob's turn")
+    typo = "Dan: Hi?\nParticipant: Hi.\nDan: Ok?\nParticpant: Yes.\nDan: So?\nParticipant: No.\n"
+    assert turn_notes(typo) == [("read as a speaker who speaks only once: 'Particpant' (line 4, a misspelt "
+                                 "'Participant'?); check that these lines are turns, not headings inside an answer")]
+
+
+def test_question_heuristic_ignores_a_stray_single_turn_but_not_a_focus_group():
+    pairs = "".join(f"Dan: Question {i}?\nSam: Answer {i}.\n" for i in range(12))
+    text = pairs + "Sma: A typo.\n" + pairs
+    turns = detect_turns(text)
+    assert {t.speaker for t in turns if t.is_interviewer} == {"Dan"}
+    group = "Dan: Why?\nAnn: Cost.\nBob: Time.\nCat: Both.\nDan: And?\nAnn: Nothing.\n"
+    assert not any(t.is_interviewer for t in detect_turns(group))

@@ -111,3 +111,41 @@ def test_engine_learns_from_accepted_and_rejected_suggestions(tmp_path: Path) ->
     assert fb.labels[row[target.suggestion.excerpt_id], col[target.suggestion.code_id]] == ACCEPTED
     assert all(fb.labels[row[v.suggestion.excerpt_id], col[v.suggestion.code_id]] == REJECTED for v in wrong)
     assert precode(project, eng).done == 4
+
+
+def test_bm25_lexical_scores_the_code_words_and_unseen_texts_alike() -> None:
+    """The keyword score is BM25 of each code's words (see offline.py). A text
+    outside the background is scored in an index that also holds it, on the same scale."""
+    emb = HashingEmbedder(256)
+    scorer = OfflineScorer(lambda texts: emb.embed_batch(list(texts)), ScorerParams(threshold=-1e9))
+    scorer.fit(CODES, BACKGROUND, list(range(len(BACKGROUND))))
+    lex = scorer.features(BACKGROUND)["lexical"]
+    assert lex.shape == (len(BACKGROUND), 2)
+    assert lex[0, 0] > 0 and lex[0, 1] == 0  # "damp and mould" vs the Housing definition's words
+    assert lex[6, 1] > 0 and lex[6, 0] == 0  # "the grant was renewed": Funding's "grants"
+    unseen = "Damp and mould again, and the grant is annual."
+    both = scorer.features([unseen, BACKGROUND[0]])["lexical"]
+    assert both[0, 0] > 0 and both[0, 1] > 0
+    assert both[1, 0] == pytest.approx(lex[0, 0], rel=0.2)  # collection statistics barely move
+    assert scorer.score([unseen])[0].shape == (1, 2)
+
+
+def test_question_scoped_code_is_only_suggested_on_its_question(tmp_path: Path) -> None:
+    from survey_helpers import IMPROVE, WELL, build_survey
+
+    from assistant.coding.codebook import CodeSpec
+
+    words = "what went well on the ward"
+    codes = [CodeSpec(name="Scoped praise", definition=words, scope={"question": IMPROVE}),
+             CodeSpec(name="Praise", definition=words), CodeSpec(name="Next time", definition="better next time")]
+    project = build_survey(tmp_path, 12, codes, lambda *a: [])
+    project.set_embedder(HashingEmbedder(256))
+    precode(project)
+    texts = project.store.source_texts()
+    on: dict[str, set[str]] = {}
+    for v in list_suggestions(project):
+        e = project.store.list_excerpts(ids=[v.suggestion.excerpt_id])[0]
+        on.setdefault(v.code, set()).add(" ".join(texts[e.source_id][e.context_start:e.context_end].split()))
+    assert WELL in on.get("Praise", set())  # the words fit the other question's answers...
+    assert WELL not in on.get("Scoped praise", set())  # ...but the scope keeps the code off them
+    project.close()

@@ -38,9 +38,37 @@ def test_extractive_drafts_group_codes_with_spread_quotes(project):
     assert any(e.action == "draft" for e in project.store.list_audit("theme"))
 
 
-def test_silhouette_chooses_the_number_of_themes(project):
-    result = th.draft_themes_report(project)
-    assert result.silhouette and result.n_themes == len(result.themes)
+def test_silhouette_chooses_the_number_of_themes(tmp_path, monkeypatch):
+    """Twelve codes in four tight groups of three: the silhouette score, computed over the whole
+    range searched (2..8 for twelve codes), peaks at four themes -- neither end of the range, so
+    taking the first, the last or the lowest score would pick another k -- and the drafts group the
+    codes exactly as the groups were made."""
+    import numpy as np
+    from sklearn.metrics import silhouette_score
+
+    from assistant.models import Code
+
+    eye = np.eye(256)  # the embedder's width; group g points along axis g, its members lean to 4, 5, 6
+    groups = [[f"Group {g} code {j}" for j in range(3)] for g in range(4)]
+    vectors = {name: eye[g] + 0.3 * eye[4 + j] for g, names in enumerate(groups) for j, name in enumerate(names)}
+    p = build_project(tmp_path / "proj", codings=False)
+    try:
+        for name in vectors:
+            p.store.add_code(Code(name=name, definition=name))
+            add_coding(p, "P04", "Data sharing with the council would let us find the people at risk.", name, "alice")
+        monkeypatch.setattr(th, "code_vectors", lambda project, codes, codings: np.stack([vectors[c.name] for c in codes]))
+        result = th.draft_themes_report(p)
+        assert sorted(result.silhouette) == list(range(2, 9))
+        best = max(result.silhouette, key=lambda k: result.silhouette[k])
+        assert best == 4 == result.n_themes == len(result.themes)
+        assert all(score < result.silhouette[4] for k, score in result.silhouette.items() if k != 4)
+        truth = np.array([g for g, names in enumerate(groups) for _ in names])
+        matrix = np.stack([v for names in groups for v in (vectors[n] for n in names)])
+        assert result.silhouette[4] == round(float(silhouette_score(matrix, truth, metric="cosine")), 4)
+        drafted = {frozenset(p.store.get_code(c).name for c in t.code_ids) for t in result.themes}
+        assert drafted == {frozenset(names) for names in groups}
+    finally:
+        p.close()
 
 
 def test_llm_summary_sentences_with_bad_citations_are_removed(project):
@@ -51,8 +79,10 @@ def test_llm_summary_sentences_with_bad_citations_are_removed(project):
     for t in result.themes:
         rep = result.reports[t.id]
         assert t.summary_kind == "llm"
-        assert t.summary == "Participants describe barriers [Q1]. The picture is mixed."
-        assert rep["removed_sentences"] == 2 and rep["fabricated_quotes"] == 1 and rep["removed_citations"] == 1
+        # the uncited sentence goes too: nothing the analyst can check supports it
+        assert t.summary == "Participants describe barriers [Q1]."
+        assert rep["removed_sentences"] == 3 and rep["fabricated_quotes"] == 1 and rep["removed_citations"] == 1
+        assert rep["dropped_uncited"] == 1 and rep["supported_sentences"] == 1
 
 
 def test_analyst_decisions_are_audited(project):

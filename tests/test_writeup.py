@@ -47,11 +47,19 @@ def test_docx_holds_every_quote_with_its_attribution(project, tmp_path):
 
 def test_reordered_basket_exports_in_order(project, tmp_path):
     _, items = _fill(project)
+    headings = lambda md: [line[3:] for line in md.splitlines() if line.startswith("## ")]
+    # as filled: the code's quotes, then the search's (ungrouped, under "Quotes")
+    assert headings(export_writeup(project, "md", tmp_path / "before.md").read_text()) == [
+        "Code: Housing and health", "Quotes"]
     ids = [i.id for i in project.store.list_basket()]
     project.store.reorder_basket(list(reversed(ids)))
     md = export_writeup(project, "md", tmp_path / "w.md").read_text()
     texts = [i.quote.text for i in project.store.list_basket()]
-    assert md.index(texts[0]) < md.index(texts[-1]) or len({i.quote.attributes.get("_group") for i in project.store.list_basket()}) > 1
+    # reversed, the search's quotes come first, so their group now leads ...
+    assert headings(md) == ["Quotes", "Code: Housing and health"]
+    # ... and, each group being a run of the basket, every quote is exported in basket order
+    at = [md.index(f"> {t}") for t in texts]
+    assert at == sorted(at) and len(set(at)) == len(texts) == 5
     # within one group the export follows the (reversed) basket order
     housing = [i.quote.text for i in project.store.list_basket()
                if i.quote.attributes.get("_group") == "Code: Housing and health"]

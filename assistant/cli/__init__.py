@@ -19,9 +19,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from assistant.cli import coding, corpus, exchange, search, writing
+    from assistant.cli import analysis, coding, corpus, exchange, search, writing
 
-    for module in (corpus, search, coding, writing, exchange):
+    for module in (corpus, search, coding, writing, exchange, analysis):
         module.register(app)
 
 

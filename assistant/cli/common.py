@@ -1,10 +1,19 @@
-"""What every command shares: finding the project, printing JSON for scripts, and turning domain
-errors into one plain line and a non-zero exit code instead of a traceback."""
+"""What every command shares: finding the project, printing JSON for scripts, turning domain
+errors into one plain line and a non-zero exit code instead of a traceback, and printing data as
+data.
+
+Everything the CLI prints from a source, a code, an attribute, a coder or a model is data: a
+transcript's `[laughs]` or `[/inaudible]` must reach the terminal as those characters. So the
+consoles here are made with Rich markup, emoji codes and highlighting OFF: no call site can forget
+to escape, because nothing is ever interpreted. The CLI's own styling is built explicitly with
+`styled()` (a `rich.text.Text`), and control characters in data are shown as visible escapes so a
+hostile file cannot drive the terminal."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,15 +21,42 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from assistant.errors import ThematicError
 from assistant.project import Project
 
+# C0 controls except TAB and LF, DEL and the C1 controls: invisible, and ESC/CSI sequences would
+# let a document's text move the cursor, retitle the window or hide lines.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with control characters shown as `\\x1b`-style escapes; every other character,
+    brackets and colons included, is kept exactly."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """One line of output: plain `str` parts are data, printed exactly; `(text, style)` pairs are
+    the CLI's own styling (e.g. `("error:", "red")`). Never parses markup."""
+    return Text.assemble(*((visible(p[0]), p[1]) if isinstance(p, tuple) else visible(p) for p in parts))
+
 
 class _Console(Console):
-    """Reads COLUMNS at print time, not import time, so `COLUMNS=200 thematic agreement` (and
-    scripts that pipe output) get the width they ask for."""
+    """Markup, emoji codes and highlighting are off (see the module docstring): a plain string is
+    printed as its characters, in tables and rules too. Reads COLUMNS at print time, not import
+    time, so `COLUMNS=200 thematic agreement` (and scripts that pipe output) get the width they ask
+    for. Text is not re-wrapped (`soft_wrap`): a quote piped to a file keeps its own line breaks."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, soft_wrap=True, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:  # type: ignore[override]
+        kwargs["markup"] = kwargs["emoji"] = kwargs["highlight"] = False
+        return super().render_str(visible(text), **kwargs)
 
     @property  # type: ignore[override]
     def width(self) -> int:
@@ -33,7 +69,7 @@ class _Console(Console):
 
 
 console = _Console()
-err_console = _Console(stderr=True, soft_wrap=True)
+err_console = _Console(stderr=True)
 
 ProjectOpt = Annotated[
     Path | None,
@@ -64,13 +100,34 @@ def open_project(path: Path | None) -> Iterator[Project]:
         project.close()
 
 
+def say(*parts: str | tuple[str, str], err: bool = False) -> None:
+    """Print one `styled()` line to stdout (or stderr with `err=True`)."""
+    (err_console if err else console).print(styled(*parts))
+
+
 @contextmanager
 def handle_errors() -> Iterator[None]:
+    """Domain errors exit 1; invalid values (pydantic validation) exit 2, like a bad option. Both
+    as one line on stderr, never a traceback."""
     try:
         yield
     except ThematicError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        say(("error:", "red"), " ", str(exc), err=True)
         raise typer.Exit(1) from None
+    except ValidationError as exc:
+        say(("error:", "red"), " ", validation_line(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def validation_line(exc: ValidationError) -> str:
+    """A pydantic error as one line WITHOUT the rejected input: pydantic's own text repeats
+    `input_value=...`, and the input may be a secret pasted into the wrong option."""
+    problems = []
+    for e in exc.errors(include_url=False, include_context=False, include_input=False):
+        where = ".".join(str(part) for part in e.get("loc", ()))
+        msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
+        problems.append(f"{where}: {msg}" if where else msg)
+    return f"invalid {exc.title}: " + "; ".join(problems or ["invalid value"])
 
 
 def parse_filters(filters: list[str] | None) -> dict[str, str | list[str]]:

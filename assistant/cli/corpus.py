@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,9 +27,16 @@ from assistant.cli.common import (
     open_project,
     print_json,
     project_dir,
+    say,
 )
-from assistant.corpus.ingest import IngestReport, ingest_paths, remove_source
-from assistant.errors import ThematicError
+from assistant.coding.orphans import Orphan, dismiss, list_orphans, reattach
+from assistant.corpus.ingest import (
+    IngestPlan,
+    IngestReport,
+    ingest_paths,
+    plan_ingest,
+    remove_source,
+)
 from assistant.project import Project
 
 
@@ -46,6 +55,33 @@ def progress_callback(bar: Progress, description: str):
         bar.update(task, completed=done, total=total)
 
     return update
+
+
+@contextmanager
+def progress_when_needed(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback whose bar appears only once work reports progress: the index check
+    before a search is usually instant, but a rebuild it triggers must not be silent."""
+    bar: Progress | None = None
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, task
+        if bar is None:
+            bar = progress_bar()
+            bar.start()
+            task = bar.add_task(description, total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def notice(message: str) -> None:
+    """One line on stderr for the analyst (e.g. waiting for another process), printed as text."""
+    say(message, err=True)
 
 
 def init(
@@ -73,42 +109,86 @@ def ingest(
     attr_columns: Annotated[str | None, typer.Option(help="CSV/XLSX: comma-separated attribute columns.")] = None,
     question_column: Annotated[str | None, typer.Option(help="CSV/XLSX (long format): question column.")] = None,
     no_index: Annotated[bool, typer.Option("--no-index", help="Skip embedding/indexing (do it later with `thematic reindex`).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would happen (to codings too); change nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Read files into the project; unchanged files are skipped, changed ones replaced."""
+    """Read files into the project; unchanged files are skipped, changed ones replaced (earlier
+    versions are kept; codings are re-anchored or kept as orphaned, never removed)."""
     from index.readers import ReadOptions
 
     attributes = dict(a.split("=", 1) for a in attr or [] if "=" in a)
     with open_project(project) as proj:
         options = ReadOptions(
-            max_file_mb=proj.settings.ingest.max_file_mb, id_column=id_column, text_column=text_column,
+            max_file_mb=proj.settings.ingest.max_file_mb, max_member_mb=proj.settings.ingest.max_member_mb,
+            max_unpacked_mb=proj.settings.ingest.max_unpacked_mb,
+            max_unpack_ratio=proj.settings.ingest.max_unpack_ratio, id_column=id_column, text_column=text_column,
             attr_columns=[c.strip() for c in (attr_columns or "").split(",") if c.strip()],
             question_column=question_column,
         )
+        if dry_run:
+            plan = plan_ingest(proj, paths, kind=kind, meta=meta, attributes=attributes, read_options=options)
+            _print_plan(plan, json_out)
+            if plan.count("failed"):
+                raise typer.Exit(2)
+            return
         with progress_bar() as bar:
             report = ingest_paths(
                 proj, paths, kind=kind, meta=meta, attributes=attributes, read_options=options,
                 progress=progress_callback(bar, "reading"), index=not no_index,
-                index_progress=progress_callback(bar, "embedding"),
+                index_progress=progress_callback(bar, "embedding"), index_notify=notice,
             )
     _print_ingest(report, json_out)
     if not report.ok:
         raise typer.Exit(2)
+    if report.index_error:
+        raise typer.Exit(1)
 
 
 def _print_ingest(report: IngestReport, json_out: bool) -> None:
     if json_out:
-        print_json({"results": report.results, "index": report.index})
+        print_json({"results": report.results, "index": report.index, "index_error": report.index_error})
         return
     for r in report.results:
         if r.status == "failed":
-            err_console.print(f"[red]failed[/red] {r.error}", highlight=False)
+            say(("failed", "red"), " ", str(r.error), err=True)
         else:
             console.print(f"{r.status:>10}  {r.path}  ({r.excerpts} excerpts)", highlight=False, soft_wrap=True)
         for note in r.notes:
             console.print(f"            {note}", highlight=False, soft_wrap=True)
     counts = {s: report.count(s) for s in ("added", "updated", "unchanged", "attributes", "failed")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to ingest")
+    if report.index and any(report.index.values()):
+        i = report.index
+        console.print(f"index: {i['added']} added, {i['changed']} changed, {i['removed']} removed, "
+                      f"{i['embedded']} embedded")
+    if report.index_error:
+        say(("error:", "red"), " ", report.index_error, err=True)
+
+
+def _print_plan(plan: IngestPlan, json_out: bool) -> None:
+    """The dry run: per file what would happen, per changed source where each coding would go."""
+    if json_out:
+        print_json({"dry_run": True, "files": plan.files, "codings": plan.outcomes()})
+        return
+    for f in plan.files:
+        if f.status == "failed":
+            say(("would fail", "red"), " ", str(f.error), err=True)
+            continue
+        console.print(f"would be {f.status:>10}  {f.path}")
+        for s in f.sources:
+            for ch in s.codings:
+                where = (f"-> {ch.start}:{ch.end}" + (f" (words {ch.ratio:.0%} alike)" if ch.outcome == "moved-fuzzy" else "")
+                         if ch.outcome != "orphaned" else "(kept, orphaned)")
+                console.print(f"            coding {ch.coding_id} {ch.code}: {ch.outcome} "
+                              f"{ch.old_start}:{ch.old_end} {where}  {ch.old_text[:60]!r}")
+            for note in s.notes:
+                console.print(f"            {note}")
+    counts = {s: plan.count(s) for s in ("added", "updated", "unchanged", "attributes", "failed")}
+    console.print("dry run, nothing changed: " + (", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to ingest"))
+    o = plan.outcomes()
+    if any(o.values()):
+        console.print(f"codings: {o['moved']} would move, {o['moved-fuzzy']} move by their words, "
+                      f"{o['orphaned']} be kept as orphaned")
 
 
 def sources(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
@@ -140,12 +220,11 @@ def show(
     if json_out:
         print_json({"source": src.model_dump(exclude={"text"}), "text": src.text, "excerpts": excerpts})
         return
-    console.print(f"[bold]{src.name}[/bold] ({src.kind}) {src.attributes}", highlight=False)
+    say((src.name, "bold"), f" ({src.kind}) {src.attributes}")
     for e in excerpts:
         who = e.speaker or (f"p.{e.page}" if e.page else "")
-        style = "dim" if e.is_interviewer else ""
-        console.print(f"[{style}]#{e.id} [{e.start}:{e.end}] {who}: {e.text}[/{style}]" if style
-                      else f"#{e.id} [{e.start}:{e.end}] {who}: {e.text}", highlight=False)
+        line = f"#{e.id} [{e.start}:{e.end}] {who}: {e.text}"
+        say((line, "dim") if e.is_interviewer else line)
 
 
 def remove(
@@ -166,7 +245,7 @@ def remove(
         from assistant.corpus.search import sync_index
 
         if proj.index_dir.exists():
-            sync_index(proj)
+            sync_index(proj, notify=notice)
     console.print(f"Removed {result['source']}: {result['excerpts']} excerpts, {result['codings']} codings, "
                   f"{result['suggestions']} suggestions")
 
@@ -178,11 +257,63 @@ def status(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
                 "llm": {"provider": proj.settings.llm.provider, "model": proj.settings.llm.model,
                         "remote": proj.settings.llm.is_remote},
                 "embedding_model": proj.settings.search.embedding.model}
+        orphans = list_orphans(proj, suggest=False)
     if json_out:
-        print_json(data)
+        print_json({**data, "orphaned_codings": orphans})
         return
     for key, value in data.items():
         console.print(f"{key:>20}: {value}", highlight=False)
+    if orphans:
+        console.print(f"{len(orphans)} orphaned codings need you (a re-ingest could not place them; "
+                      "`thematic orphans list` to re-attach or dismiss):")
+        for o in orphans:
+            _print_orphan(o)
+
+
+def _print_orphan(o: Orphan) -> None:
+    console.print(f"  coding {o.coding_id}  {o.source} v{o.source_version} {o.start}:{o.end}  {o.code}  ({o.coder})")
+    console.print(f"      {o.text}")
+    if o.suggestion:
+        s, e, text, ratio = o.suggestion
+        console.print(f"      closest now (v{o.current_version}, words {ratio:.0%} alike): {s}:{e}  {text}")
+
+
+def orphans_list(source: Annotated[str | None, typer.Option(help="Only this source (id or name).")] = None,
+                 project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """Codings a re-ingest could not place, with their old text and the closest span of the new text."""
+    with open_project(project) as proj:
+        items = list_orphans(proj, source)
+    if json_out:
+        print_json(items)
+        return
+    if not items:
+        console.print("no orphaned codings")
+    for o in items:
+        _print_orphan(o)
+
+
+def orphans_reattach(coding_id: int, start: int, end: int,
+                     note: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+                     project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """Put an orphaned coding on START:END of the source's current text (snapped to whole words)."""
+    with open_project(project) as proj:
+        coding = reattach(proj, coding_id, start, end, note=note)
+    if json_out:
+        print_json(coding)
+        return
+    console.print(f"coding {coding.id} re-attached at {coding.start}:{coding.end}:")
+    console.print(f"      {coding.text}")
+
+
+def orphans_dismiss(coding_id: int, note: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+                    project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """Say an orphaned coding no longer applies (it stays in the store and the log, dismissed)."""
+    with open_project(project) as proj:
+        coding = dismiss(proj, coding_id, note=note)
+    if json_out:
+        print_json(coding)
+        return
+    console.print(f"coding {coding.id} dismissed")
 
 
 def demo(
@@ -222,20 +353,20 @@ def app_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it private.")] = "127.0.0.1",
 ) -> None:
     """Open the Streamlit workspace (listens on 127.0.0.1 unless told otherwise)."""
-    import subprocess
-    import sys
+    from assistant.cli.workspace import run_workspace, streamlit_command
 
-    app_file = Path(__file__).resolve().parents[2] / "streamlit_app.py"
-    if not app_file.exists():
-        raise ThematicError(f"{app_file} not found; run from a source checkout")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.address", host,
-           "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.headless", "true",
-           "--", "--project", str(project_dir(project).resolve())]
+    cmd = streamlit_command(project_dir(project).resolve(), host, port)  # works from an installed wheel too
     console.print(f"thematic workspace on http://{host}:{port}")
-    raise typer.Exit(subprocess.call(cmd))
+    raise typer.Exit(run_workspace(cmd))
 
 
 def register(app: typer.Typer) -> None:
     for fn in (init, ingest, sources, show, remove, status, demo):
         app.command()(fn)
+    orphans_app = typer.Typer(help="Codings a re-ingest could not place: list, re-attach, dismiss.",
+                              no_args_is_help=True)
+    orphans_app.command("list")(orphans_list)
+    orphans_app.command("reattach")(orphans_reattach)
+    orphans_app.command("dismiss")(orphans_dismiss)
+    app.add_typer(orphans_app, name="orphans")
     app.command("app")(app_cmd)

@@ -16,8 +16,8 @@ from assistant.cli.common import (
     parse_filters,
     print_json,
 )
+from assistant.corpus.search import repair_index, sync_index
 from assistant.corpus.search import search as run_search
-from assistant.corpus.search import sync_index, verify_index
 
 
 def search(
@@ -33,47 +33,63 @@ def search(
     """Hybrid (dense + BM25) search over the project's excerpts, with attribute filters."""
     if mode not in ("hybrid", "dense", "bm25"):
         raise typer.BadParameter("mode must be hybrid, dense or bm25")
-    with open_project(project) as proj:
+    from assistant.cli.corpus import notice, progress_when_needed
+
+    with open_project(project) as proj, progress_when_needed("updating index") as progress:
         hits = run_search(proj, query, k=k, mode=mode, filters=parse_filters(filter),
-                          exclude_interviewer=not interviewer, diversify=diversify)
+                          exclude_interviewer=not interviewer, diversify=diversify,
+                          progress=progress, notify=notice)
     if json_out:
         print_json(hits)
         return
     table = Table("#", "score", "source", "who", "offsets", "why", "text", show_lines=True)
     for i, h in enumerate(hits, 1):
-        m = h.meta
-        why = f"dense #{h.dense_rank}" if h.dense_rank else ""
-        why += (", " if why else "") + (f"bm25 #{h.bm25_rank}" if h.bm25_rank else "")
-        table.add_row(str(i), f"{h.score:.3f}", str(m.get("source")), str(m.get("speaker") or m.get("participant") or ""),
-                      f"{m.get('start')}-{m.get('end')}", why, h.text[:300])
+        table.add_row(str(i), f"{h.score:.3f}", h.source, h.speaker or h.attributes.get("participant") or "",
+                      f"{h.start}-{h.end}", h.why, h.text[:300])
     console.print(table)
 
 
-def verify(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
-    """Check the search index against the project store (missing or stale vectors)."""
-    with open_project(project) as proj:
-        report = verify_index(proj)
+def verify(
+    project: ProjectOpt = None,
+    check_only: Annotated[bool, typer.Option("--check-only", help="Only report; change nothing.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every excerpt against the search index and fix what is wrong (missing, stale or extra
+    excerpts, a damaged index). Exit 0: in step; 1: problems found (and fixed, unless
+    --check-only)."""
+    from assistant.cli.corpus import notice, progress_when_needed
+
+    with open_project(project) as proj, progress_when_needed("embedding") as progress:
+        result = repair_index(proj, progress=progress, notify=notice, check_only=check_only)
+    report, fixed = result.found, result.fixed
     if json_out:
         print_json({"ok": report.ok, "missing": report.missing, "stale": report.stale, "extra": report.extra,
-                    "settings_changed": report.settings_changed, "unreadable": report.unreadable})
+                    "settings_changed": report.settings_changed, "unreadable": report.unreadable,
+                    "fixed": fixed})
     elif report.ok:
         console.print("index is in step with the project")
-    elif report.unreadable:
-        console.print(f"index cannot be read ({report.unreadable}); run `thematic reindex` to rebuild it")
     else:
-        console.print(f"index needs repair: {len(report.missing)} missing, {len(report.stale)} stale, "
-                      f"{len(report.extra)} extra{', settings changed' if report.settings_changed else ''}; "
-                      "run `thematic reindex`")
+        if report.unreadable:
+            found = f"index cannot be read ({report.unreadable})"
+        else:
+            found = (f"index was out of step: {len(report.missing)} missing, {len(report.stale)} stale, "
+                     f"{len(report.extra)} extra{', settings changed' if report.settings_changed else ''}")
+        if fixed is None:
+            console.print(f"{found}; run `thematic verify` without --check-only to fix it")
+        else:
+            console.print(f"{found}; fixed: {fixed.added} added, {fixed.changed} changed, "
+                          f"{fixed.removed} removed, {fixed.embedded} embedded "
+                          f"({fixed.from_cache} from cache), {fixed.total} in the index now")
     if not report.ok:
         raise typer.Exit(1)
 
 
 def reindex(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Bring the search index in line with the project (embeds only what changed)."""
-    from assistant.cli.corpus import progress_bar, progress_callback
+    from assistant.cli.corpus import notice, progress_bar, progress_callback
 
     with open_project(project) as proj, progress_bar() as bar:
-        report = sync_index(proj, progress=progress_callback(bar, "embedding"))
+        report = sync_index(proj, progress=progress_callback(bar, "embedding"), notify=notice)
     if json_out:
         print_json(report)
     else:

@@ -16,6 +16,7 @@ from assistant.cli.common import (
     open_project,
     parse_filters,
     print_json,
+    say,
 )
 
 basket_app = typer.Typer(help="The write-up basket: quotes chosen for the report.", no_args_is_help=True)
@@ -26,11 +27,9 @@ writeup_app = typer.Typer(help="Export the write-up basket.", no_args_is_help=Tr
 
 def configured_llm(project: Any) -> Any:
     """The project's chat model when one is configured, else None (extractive/evidence only)."""
-    if project.settings.llm.provider == "none":
-        return None
-    from assistant.llm import build_chat_model
+    from assistant.llm import chat_model_for
 
-    return build_chat_model(project.settings.llm)
+    return chat_model_for(project)
 
 
 def quotes(
@@ -61,9 +60,9 @@ def quotes(
                     "basket_ids": [i.id for i in added]})
         return
     for i, q in enumerate(result.quotes, 1):
-        console.print(f"[bold]{i}.[/bold] \u201c{q.text}\u201d", highlight=False)
-        console.print(f"   — {q.attribution}  [dim]({q.source_name}, line {q.line}, {q.start}-{q.end}; "
-                      f"{q.origin}: {q.why})[/dim]", highlight=False)
+        say((f"{i}.", "bold"), f" \u201c{q.text}\u201d")
+        say(f"   — {q.attribution}  ", (f"({q.source_name}, line {q.line}, {q.start}-{q.end}; {q.origin}: {q.why})",
+                                        "dim"))
     console.print(result.spread_text)
     if added:
         console.print(f"added {len(added)} quote(s) to the basket")
@@ -86,32 +85,30 @@ def basket_list(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
 @basket_app.command("note")
 def basket_note(item_id: int, text: str, project: ProjectOpt = None) -> None:
     """Set an item's note."""
+    from assistant.writing import basket
+
     with open_project(project) as proj:
-        proj.store.update_basket_item(item_id, note=text)
-        proj.store.audit(proj.analyst, "note", "basket", item_id, note=text)
+        basket.set_note(proj, item_id, text)
     console.print(f"note set on item {item_id}")
 
 
 @basket_app.command("move")
 def basket_move(item_id: int, position: int, project: ProjectOpt = None) -> None:
     """Move an item to POSITION (1 = first)."""
+    from assistant.writing import basket
+
     with open_project(project) as proj:
-        ids = [i.id for i in proj.store.list_basket()]
-        if item_id not in ids:
-            raise typer.BadParameter(f"no basket item {item_id}")
-        ids.remove(item_id)
-        ids.insert(max(0, min(position - 1, len(ids))), item_id)
-        proj.store.reorder_basket([int(i) for i in ids if i is not None])
-        proj.store.audit(proj.analyst, "move", "basket", item_id, position=position)
+        basket.move(proj, item_id, position)
     console.print(f"item {item_id} moved to position {position}")
 
 
 @basket_app.command("remove")
 def basket_remove(item_id: int, project: ProjectOpt = None) -> None:
     """Take an item out of the basket."""
+    from assistant.writing import basket
+
     with open_project(project) as proj:
-        proj.store.remove_from_basket(item_id)
-        proj.store.audit(proj.analyst, "remove", "basket", item_id)
+        basket.remove(proj, item_id)
     console.print(f"item {item_id} removed")
 
 
@@ -134,12 +131,12 @@ def themes_draft(
 
 
 def _show_theme(t: Any, report: dict | None = None) -> None:
-    console.print(f"[bold]{t.name}[/bold] (id {t.id}, {t.status}, {t.summary_kind})", highlight=False)
-    console.print(t.summary, highlight=False)
+    say((t.name, "bold"), f" (id {t.id}, {t.status}, {t.summary_kind})")
+    console.print(t.summary)
     for q in t.quotes:
-        console.print(f"  \u201c{q.text}\u201d — {q.attribution}", highlight=False)
+        console.print(f"  \u201c{q.text}\u201d — {q.attribution}")
     if report and report.get("removed_sentences"):
-        console.print(f"  [yellow]{report['removed_sentences']} unverifiable sentence(s) removed[/yellow]")
+        say("  ", (f"{report['removed_sentences']} unverifiable sentence(s) removed", "yellow"))
     console.print()
 
 
@@ -225,14 +222,14 @@ def ask(
         print_json(answer)
         return
     if answer.text:
-        console.print(answer.text, highlight=False)
+        console.print(answer.text)
     elif answer.report.get("unverified"):
         console.print(UNVERIFIED_TEXT)
     if answer.removed_citations:
-        console.print(f"[yellow]{answer.removed_citations} unverifiable citation(s) removed[/yellow]")
+        say((f"{answer.removed_citations} unverifiable citation(s) removed", "yellow"))
     for i, q in enumerate(answer.evidence, 1):
-        console.print(f"[bold]E{i}[/bold] [S{q.source_id}:{q.start}-{q.end}] {q.attribution} "
-                      f"({q.source_name}, line {q.line})\n   \u201c{q.text}\u201d", highlight=False)
+        say((f"E{i}", "bold"), f" [S{q.source_id}:{q.start}-{q.end}] {q.attribution} "
+            f"({q.source_name}, line {q.line})\n   \u201c{q.text}\u201d")
 
 
 @writeup_app.command("export")

@@ -5,17 +5,35 @@ so old decisions still point at something real."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from assistant.corpus.view import matches_filters, source_meta
 from assistant.errors import CodebookError
 from assistant.guids import is_guid, norm_guid
-from assistant.models import Code, Source
+from assistant.models import Code, Source, StoredCode
 from assistant.project import Project
 
 CODE_FIELDS = ("definition", "include", "exclude", "examples", "colour", "scope")
+_HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+def hex_colour(value: str | None) -> str | None:
+    """A code colour as "#RRGGBB" (upper case; "#rgb" is widened), None when empty. Anything else
+    raises ValueError: a colour ends up in the style attributes of the workspace and of HTML
+    exports, so a value like `#fff;background:url(http://...)` must never get into the codebook."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not _HEX_COLOUR.fullmatch(text):
+        raise ValueError(f"colour {value!r} is not a #RRGGBB colour")
+    if len(text) == 4:
+        text = "#" + "".join(ch * 2 for ch in text[1:])
+    return text.upper()
 
 
 class CodeSpec(BaseModel):
@@ -35,12 +53,18 @@ class CodeSpec(BaseModel):
     guid: str | None = None
     row: str = ""
 
+    @field_validator("colour")
+    @classmethod
+    def _valid_colour(cls, value: str | None) -> str | None:
+        return hex_colour(value)
+
 
 @dataclass
 class ImportReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the file's reader changed, one line each
 
 
 def name_key(name: str) -> str:
@@ -50,6 +74,86 @@ def name_key(name: str) -> str:
 
 
 _key = name_key
+
+
+# -- the code hierarchy ---------------------------------------------------------------------------
+K = TypeVar("K", bound=Hashable)
+
+
+class Hierarchy(Generic[K]):
+    """The one walk of the code tree, over parent links keyed by code id (the store) or by name
+    key (a codebook file being imported): ancestors, paths, depth, descendants, parents-first
+    order. Every place that needs the tree uses it, so a damaged tree is handled the same way
+    everywhere: a parent that is not in the map makes a root, a parent cycle is cut where the walk
+    first meets it, and no walk can loop or drop a code. Siblings keep the order they were given in."""
+
+    def __init__(self, parents: Mapping[K, K | None]):
+        self.parents: dict[K, K | None] = dict(parents)
+        self.children: dict[K | None, list[K]] = {}
+        for key, parent in self.parents.items():
+            self.children.setdefault(parent if parent in self.parents else None, []).append(key)
+
+    def ancestors(self, key: K) -> list[K]:
+        """Parent, grandparent, ... up to a root, nearest first; stops before a repeat (a cycle)."""
+        out: list[K] = []
+        seen = {key}
+        cur = self.parents.get(key)
+        while cur is not None and cur in self.parents and cur not in seen:
+            out.append(cur)
+            seen.add(cur)
+            cur = self.parents[cur]
+        return out
+
+    def cycle(self, key: K) -> list[K] | None:
+        """[key, parent, ..., key] when walking up from `key` comes back to it, else None."""
+        chain = [key, *self.ancestors(key)]
+        return [*chain, key] if self.parents.get(chain[-1]) == key else None
+
+    def depth(self, key: K) -> int:
+        return len(self.ancestors(key))
+
+    def path(self, key: K, name: Mapping[K, str]) -> str:
+        """"Root > ... > Code": how analysts and exports name hierarchical codes."""
+        return " > ".join(name[k] for k in reversed([key, *self.ancestors(key)]))
+
+    def descendants(self, key: K) -> list[K]:
+        """Children, grandchildren, ... (each once, parents before their children)."""
+        return [k for k, _, _ in self._walk_from(key, set())][1:]
+
+    def walk(self) -> list[tuple[K, K | None, int]]:
+        """Every key once, parents first (depth-first, siblings in order) as (key, parent in the
+        walk, depth). A code on a parent cycle is reached from the top of its chain, which is
+        walked as a root."""
+        done: set[K] = set()
+        out = [step for root in self.children.get(None, []) for step in self._walk_from(root, done)]
+        for key in self.parents:
+            if key not in done:
+                out += self._walk_from([key, *self.ancestors(key)][-1], done)
+        return out
+
+    def parents_first(self, keys: Iterable[K] | None = None) -> list[K]:
+        order = [k for k, _, _ in self.walk()]
+        if keys is None:
+            return order
+        wanted = set(keys)
+        return [k for k in order if k in wanted]
+
+    def _walk_from(self, root: K, done: set[K]) -> list[tuple[K, K | None, int]]:
+        out: list[tuple[K, K | None, int]] = []
+        stack: list[tuple[K, K | None, int]] = [(root, None, 0)]
+        while stack:
+            key, parent, depth = stack.pop()
+            if key in done:
+                continue
+            done.add(key)
+            out.append((key, parent, depth))
+            stack.extend((c, key, depth + 1) for c in reversed(self.children.get(key, [])) if c not in done)
+        return out
+
+
+def code_tree(codes: Iterable[Code]) -> Hierarchy[int]:
+    """The hierarchy of stored codes, by id."""
+    return Hierarchy({int(c.id): c.parent_id for c in codes if c.id is not None})
 
 
 def validate_specs(specs: list[CodeSpec], known_parents: set[str] | None = None) -> list[CodeSpec]:
@@ -71,28 +175,12 @@ def validate_specs(specs: list[CodeSpec], known_parents: set[str] | None = None)
     for spec in specs:
         if spec.parent and _key(spec.parent) not in by_key and _key(spec.parent) not in known:
             raise CodebookError(f"{spec.row}: code {spec.name!r} has unknown parent {spec.parent!r}")
-    for spec in specs:  # cycle: walk up the parent chain
-        seen = [spec.name]
-        cur = spec
-        while cur.parent and _key(cur.parent) in by_key:
-            cur = by_key[_key(cur.parent)]
-            if cur is spec or cur.name in seen:
-                raise CodebookError(f"{spec.row}: cycle in parents: {' > '.join(seen + [cur.name])}")
-            seen.append(cur.name)
-    ordered: list[CodeSpec] = []
-    done: set[str] = set()
-
-    def visit(s: CodeSpec) -> None:
-        if _key(s.name) in done:
-            return
-        if s.parent and _key(s.parent) in by_key:
-            visit(by_key[_key(s.parent)])
-        done.add(_key(s.name))
-        ordered.append(s)
-
-    for spec in specs:
-        visit(spec)
-    return ordered
+    tree = Hierarchy({k: (_key(s.parent) if s.parent else None) for k, s in by_key.items()})
+    for k, spec in by_key.items():
+        loop = tree.cycle(k)
+        if loop:
+            raise CodebookError(f"{spec.row}: cycle in parents: {' > '.join(by_key[n].name for n in loop)}")
+    return [by_key[k] for k in tree.parents_first()]
 
 
 def import_specs(project: Project, specs: list[CodeSpec], actor: str | None = None, origin: str = "") -> ImportReport:
@@ -141,7 +229,7 @@ def _new_guid_ok(guid: str | None, used: set[str]) -> bool:
     return is_guid(guid) and norm_guid(guid) not in {norm_guid(g) for g in used}
 
 
-def _check_merged_cycles(specs: list[CodeSpec], existing: dict[str, Code]) -> None:
+def _check_merged_cycles(specs: list[CodeSpec], existing: Mapping[str, Code]) -> None:
     """The file's parents merged over the store's: importing A (parent B) over an existing B (parent
     A) would close a cycle that neither side has alone."""
     by_id = {c.id: c for c in existing.values()}
@@ -153,17 +241,12 @@ def _check_merged_cycles(specs: list[CodeSpec], existing: dict[str, Code]) -> No
         names[_key(spec.name)] = spec.name
         if spec.parent is not None or _key(spec.name) not in parent:
             parent[_key(spec.name)] = _key(spec.parent) if spec.parent else None
+    tree = Hierarchy(parent)
     for spec in specs:
-        start = _key(spec.name)
-        chain, cur = [start], parent.get(start)
-        while cur is not None:
-            chain.append(cur)
-            if cur == start:
-                raise CodebookError(f"{spec.row or spec.name}: cycle in parents with the existing codebook: "
-                                    f"{' > '.join(names[k] for k in chain)}")
-            if cur in chain[:-1]:
-                break  # a cycle not through this spec: reported when its own row is checked
-            cur = parent.get(cur)
+        loop = tree.cycle(_key(spec.name))
+        if loop:
+            raise CodebookError(f"{spec.row or spec.name}: cycle in parents with the existing codebook: "
+                                f"{' > '.join(names[k] for k in loop)}")
 
 
 def specs_from_project(project: Project) -> list[CodeSpec]:
@@ -171,29 +254,52 @@ def specs_from_project(project: Project) -> list[CodeSpec]:
     names = {c.id: c.name for c in codes}
     return [
         CodeSpec(name=c.name, parent=names.get(c.parent_id) if c.parent_id else None, definition=c.definition,
-                 include=c.include, exclude=c.exclude, examples=c.examples, colour=c.colour, scope=c.scope)
+                 include=c.include, exclude=c.exclude, examples=c.examples, colour=_stored_colour(c.colour),
+                 scope=c.scope)
         for c in codes
     ]
 
 
+def _stored_colour(value: str | None) -> str | None:
+    """A colour already in the store that is not #RRGGBB (from before colours were checked) is
+    left out of an export rather than failing it."""
+    try:
+        return hex_colour(value)
+    except ValueError:
+        return None
+
+
 # -- edits ----------------------------------------------------------------------------------------
 def add_code(project: Project, name: str, parent: str | int | None = None, actor: str | None = None,
-             **fields: Any) -> Code:
+             **fields: Any) -> StoredCode:
     store = project.store
     if any(_key(c.name) == _key(name) for c in store.list_codes()):
         raise CodebookError(f"a code named {name!r} already exists")
     parent_id = store.get_code(parent).id if parent is not None else None
-    code = store.add_code(Code(name=name.strip(), parent_id=parent_id, **fields))
+    code = store.add_code(Code(name=name.strip(), parent_id=parent_id, **_checked_colour(name, fields)))
     store.audit(actor or project.analyst, "code.add", "code", code.id, name=code.name)
     return code
 
 
-def update_code(project: Project, ref: str | int, actor: str | None = None, **fields: Any) -> Code:
+def _checked_colour(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The edit paths check a colour as imports do (`hex_colour`); no colour keeps the default."""
+    if "colour" not in fields:
+        return fields
+    try:
+        colour = hex_colour(fields["colour"])
+    except ValueError as exc:
+        raise CodebookError(f"code {name!r}: {exc}") from None
+    rest = {k: v for k, v in fields.items() if k != "colour"}
+    return {**rest, "colour": colour} if colour else rest
+
+
+def update_code(project: Project, ref: str | int, actor: str | None = None, **fields: Any) -> StoredCode:
     store = project.store
     old = store.get_code(ref)
     unknown = set(fields) - set(CODE_FIELDS) - {"parent_id"}
     if unknown:
         raise CodebookError(f"cannot update code field(s) {sorted(unknown)}")
+    fields = _checked_colour(old.name, fields)
     new = old.model_copy(update=fields)
     if "parent_id" in fields:
         _check_no_cycle(project, old.id, fields["parent_id"])  # type: ignore[arg-type]
@@ -206,14 +312,12 @@ def update_code(project: Project, ref: str | int, actor: str | None = None, **fi
 
 def _check_no_cycle(project: Project, code_id: int, parent_id: int | None) -> None:
     parents = {c.id: c.parent_id for c in project.store.list_codes(include_inactive=True)}
-    cur = parent_id
-    while cur is not None:
-        if cur == code_id:
-            raise CodebookError("that parent would make a cycle in the codebook")
-        cur = parents.get(cur)
+    parents[code_id] = parent_id
+    if Hierarchy(parents).cycle(code_id):
+        raise CodebookError("that parent would make a cycle in the codebook")
 
 
-def rename_code(project: Project, ref: str | int, new_name: str, actor: str | None = None) -> Code:
+def rename_code(project: Project, ref: str | int, new_name: str, actor: str | None = None) -> StoredCode:
     store = project.store
     old = store.get_code(ref)
     clash = [c for c in store.list_codes() if _key(c.name) == _key(new_name) and c.id != old.id]
@@ -226,7 +330,7 @@ def rename_code(project: Project, ref: str | int, new_name: str, actor: str | No
     return new
 
 
-def merge_codes(project: Project, source: str | int, target: str | int, actor: str | None = None) -> Code:
+def merge_codes(project: Project, source: str | int, target: str | int, actor: str | None = None) -> StoredCode:
     """`source` is folded into `target`: its codings and pending suggestions move, its children are
     re-parented, and it stays in the table as status="merged" for the history."""
     store = project.store
@@ -244,7 +348,7 @@ def merge_codes(project: Project, source: str | int, target: str | int, actor: s
     return dst
 
 
-def split_code(project: Project, ref: str | int, new_names: list[str], actor: str | None = None) -> list[Code]:
+def split_code(project: Project, ref: str | int, new_names: list[str], actor: str | None = None) -> list[StoredCode]:
     """Create the new codes as children of the split code; its codings stay put until the analyst
     re-codes them (a split is a judgement, not something to automate)."""
     store = project.store
@@ -256,29 +360,12 @@ def split_code(project: Project, ref: str | int, new_names: list[str], actor: st
     return made
 
 
-def delete_code(project: Project, ref: str | int, actor: str | None = None) -> Code:
-    store = project.store
-    old = store.get_code(ref)
-    new = old.model_copy(update={"status": "deleted"})
-    with store.transaction():
-        store.update_code(new)
-        store.audit(actor or project.analyst, "code.delete", "code", old.id, name=old.name)
-    return new
-
-
 # -- reading the codebook ------------------------------------------------------------------------
-def code_paths(codes: list[Code]) -> dict[int, str]:
+def code_paths(codes: Sequence[Code]) -> dict[int, str]:
     """"Parent > Child" for each code: how analysts and exports name hierarchical codes."""
-    by_id = {c.id: c for c in codes}
-    out: dict[int, str] = {}
-    for c in codes:
-        parts, cur, guard = [c.name], c, 0
-        while cur.parent_id in by_id and guard < 50:
-            cur = by_id[cur.parent_id]
-            parts.append(cur.name)
-            guard += 1
-        out[c.id] = " > ".join(reversed(parts))  # type: ignore[index]
-    return out
+    tree = code_tree(codes)
+    names = {int(c.id): c.name for c in codes if c.id is not None}
+    return {k: tree.path(k, names) for k in tree.parents}
 
 
 def code_applies(code: Code, source: Source, question: str | None = None) -> bool:
@@ -287,17 +374,17 @@ def code_applies(code: Code, source: Source, question: str | None = None) -> boo
     ids = scope.get("source_ids")
     if ids and source.id not in ids:
         return False
-    for key, want in (scope.get("filters") or {}).items():
-        have = source.kind if key == "kind" else source.name if key == "source" else source.attributes.get(key)
-        wants = want if isinstance(want, list) else [want]
-        if have not in wants:
-            return False
-    if scope.get("question") and question is not None and scope["question"] != question:
+    if not matches_filters(source_meta(source), scope.get("filters")):  # the same semantics as search filters
         return False
-    return True
+    return not (scope.get("question") and question is not None
+                and _norm_question(scope["question"]) != _norm_question(question))
 
 
-def resolve_codes(project: Project, refs: list[str] | None) -> list[Code]:
+def _norm_question(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def resolve_codes(project: Project, refs: list[str] | None) -> list[StoredCode]:
     codes = project.store.list_codes()
     if not refs:
         return codes

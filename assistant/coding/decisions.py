@@ -15,7 +15,9 @@ from typing import Literal
 from assistant.errors import NotFound, ThematicError, VerificationError
 from assistant.models import Coding, Decision, Excerpt, Suggestion
 from assistant.project import Project
-from assistant.verbatim import is_verbatim, locate
+from assistant.verbatim import is_verbatim, locate, snap_to_words
+
+UNDO_ACTION = "decision.undo"
 
 
 def _trace(s: Suggestion) -> dict:
@@ -78,23 +80,25 @@ def reject(project: Project, suggestion_id: int, analyst: str | None = None, not
 
 
 def snap_span(source_text: str, start: int, end: int, text: str | None = None) -> tuple[int, int]:
-    """An edited span must be verbatim: with `text`, it is located near (start, end) and replaced by
-    the source's own span; without, the offsets must lie inside the source and not be blank."""
+    """A coded span must be verbatim and whole words. With `text`, it is located near (start, end)
+    and replaced by the source's own span; without, the offsets must lie inside the source and not
+    be blank. Either way the span is then trimmed of surrounding whitespace and widened to whole
+    words (`verbatim.snap_to_words`): a selection that cuts "mould" to "ould" codes "mould", the
+    same in every face."""
     if text is not None:
-        if is_verbatim(source_text, start, end, text):
-            return start, end
-        pad = max(200, len(text))
-        loc = locate(source_text, text, within=(max(0, start - pad), min(len(source_text), end + pad)))
-        if loc is None:
-            raise VerificationError(f"the edited span {text[:40]!r} is not verbatim in the source near {start}:{end}")
-        return loc.start, loc.end
-    if not (0 <= start < end <= len(source_text)) or not source_text[start:end].strip():
+        if not is_verbatim(source_text, start, end, text):
+            pad = max(200, len(text))
+            loc = locate(source_text, text, within=(max(0, start - pad), min(len(source_text), end + pad)))
+            if loc is None:
+                raise VerificationError(
+                    f"the edited span {text[:40]!r} is not verbatim in the source near {start}:{end}")
+            start, end = loc.start, loc.end
+    elif not (0 <= start < end <= len(source_text)) or not source_text[start:end].strip():
         raise VerificationError(f"span {start}:{end} is outside the source or blank")
-    while start < end and source_text[start].isspace():
-        start += 1
-    while end > start and source_text[end - 1].isspace():
-        end -= 1
-    return start, end
+    snapped = snap_to_words(source_text, start, end)
+    if snapped is None:
+        raise VerificationError(f"span {start}:{end} is blank")
+    return snapped
 
 
 def edit(project: Project, suggestion_id: int, code: str | int | None = None, start: int | None = None,
@@ -142,9 +146,9 @@ def undo(project: Project, decision_id: int, analyst: str | None = None, note: s
     if not matches:
         raise NotFound(f"no decision {decision_id}")
     d = matches[0]
-    if any(e.details.get("decision_id") == d.id for e in store.list_audit("decision", d.id)):
-        raise ThematicError(f"decision {decision_id} was already undone")
-    with store.transaction():
+    with store.transaction():  # checked inside the write lock: two tabs cannot both undo it
+        if is_undone(project, int(d.id)):  # type: ignore[arg-type]
+            raise ThematicError(f"decision {decision_id} was already undone")
         removed = []
         for c in store.list_codings(status="active", source_id=d.source_id):
             by_suggestion = d.suggestion_id is not None and c.suggestion_id == d.suggestion_id
@@ -154,9 +158,28 @@ def undo(project: Project, decision_id: int, analyst: str | None = None, note: s
                 removed.append(c.id)
         if d.suggestion_id is not None:
             store.set_suggestion_status(d.suggestion_id, "pending")
-        store.audit(analyst, "decision.undo", "decision", d.id, decision_id=d.id, decided=d.action,
+        store.audit(analyst, UNDO_ACTION, "decision", d.id, decision_id=d.id, decided=d.action,
                     suggestion_id=d.suggestion_id, codings_removed=removed, note=note)
     return d
+
+
+def is_undone(project: Project, decision_id: int) -> bool:
+    """Whether a decision was undone: the one test, used by `undo`, `undoable` and every face."""
+    return any(e.action == UNDO_ACTION for e in project.store.list_audit("decision", decision_id))
+
+
+def undoable(project: Project, analyst: str | None = None) -> list[Decision]:
+    """The analyst's decisions not yet undone, newest first: what "Undo" walks back through, read
+    from the store so it works after a reload, from another tab or from the command line."""
+    who = analyst or project.analyst
+    undone = {e.entity_id for e in project.store.list_audit("decision") if e.action == UNDO_ACTION}
+    return [d for d in reversed(project.store.list_decisions()) if d.id not in undone and d.analyst == who]
+
+
+def undo_last(project: Project, analyst: str | None = None, note: str = "") -> Decision | None:
+    """Undo the analyst's most recent decision still standing; None when there is none."""
+    todo = undoable(project, analyst)
+    return undo(project, int(todo[0].id), analyst=analyst, note=note) if todo else None  # type: ignore[arg-type]
 
 
 def last_decision(project: Project, suggestion_id: int) -> Decision | None:

@@ -4,8 +4,11 @@
 - Each excerpt's suggestions and its run item are written in one transaction, so after Ctrl-C or a
   crash a rerun with the same engine and parameters resumes the unfinished run and skips finished
   excerpts (failed ones are retried).
-- LLM calls run with bounded concurrency (settings.llm.concurrency); back-off on rate limits is in
-  `llm.structured`; the run stops before its estimated spend would exceed `budget_usd`.
+- LLM calls run with bounded concurrency (settings.llm.concurrency), except that a model which is
+  not thread-safe (an in-process GGUF model) gets one call at a time however concurrency is set:
+  the provider declares it (`llm.providers.parallel_calls`) and the report says so in `notes`.
+  Back-off on rate limits is in `llm.structured`; the run stops before its estimated spend would
+  exceed `budget_usd`.
 - `dry_run` renders exactly what would be sent (pseudonymised for remote models) with a token and
   cost estimate, and calls no model."""
 
@@ -29,7 +32,7 @@ from assistant.coding.suggest import (
     record_results,
 )
 from assistant.errors import ThematicError
-from assistant.models import Code, Excerpt
+from assistant.models import Code, StoredCode, StoredExcerpt
 from assistant.project import Project
 
 Progress = Callable[[int, int], None]
@@ -57,6 +60,8 @@ class PrecodeReport:
     cost_usd: float = 0.0
     seconds: float = 0.0
     rate_per_s: float = 0.0
+    concurrency: int = 1  # calls actually in flight at once
+    notes: list[str] = field(default_factory=list)  # what the summary must tell the analyst
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -83,7 +88,7 @@ def _matches(filters: dict[str, Any] | None, src: Any) -> bool:
 
 
 def select_excerpts(project: Project, filters: dict[str, Any] | None = None, include_interviewer: bool = False,
-                    ) -> tuple[list[Excerpt], int]:
+                    ) -> tuple[list[StoredExcerpt], int]:
     """(excerpts to code, number of interviewer excerpts skipped)."""
     sources = {s.id: s for s in project.store.list_sources()}
     out, skipped = [], 0
@@ -97,7 +102,7 @@ def select_excerpts(project: Project, filters: dict[str, Any] | None = None, inc
     return out, skipped
 
 
-def _run_key(engine: SuggestionEngine, codes: list[Code], filters: Any, include_interviewer: bool) -> tuple[str, dict]:
+def _run_key(engine: SuggestionEngine, codes: list[StoredCode], filters: Any, include_interviewer: bool) -> tuple[str, dict]:
     params = {"engine": engine.name, "model": engine.model, "prompt_version": engine.prompt_version,
               "engine_params": engine.params, "codes": sorted(int(c.id) for c in codes),  # type: ignore[arg-type]
               "filters": filters or {}, "include_interviewer": include_interviewer}
@@ -144,7 +149,7 @@ def precode(
     counter: Counter = Counter()
     per_code: Counter = Counter()
 
-    def absorb(batch: list[Excerpt], results: list[EngineResult]) -> None:
+    def absorb(batch: list[StoredExcerpt], results: list[EngineResult]) -> None:
         saved = record_results(project, eng, {e.id: e for e in batch}, results, rid)
         for r in results:
             counter.update(r.counts)
@@ -183,11 +188,17 @@ def precode(
     return _finish(project, rep, counter, per_code, t0)
 
 
-def _run_llm(project: Project, eng: Any, todo: list[Excerpt], codes: list[Code], ctx: SuggestContext,
+def _run_llm(project: Project, eng: Any, todo: list[StoredExcerpt], codes: list[StoredCode], ctx: SuggestContext,
              absorb: Callable, rep: PrecodeReport, concurrency: int | None, budget: float | None) -> str:
-    workers = max(1, concurrency or project.settings.llm.concurrency)
+    requested = max(1, concurrency or project.settings.llm.concurrency)
+    limit = getattr(eng, "parallel_calls", None)
+    workers = limit(requested) if callable(limit) else requested
+    rep.concurrency = workers
+    if workers < requested:
+        rep.notes.append(f"{eng.model} runs inside this process and is not thread-safe, so it ran one call at a "
+                         f"time (concurrency {requested} was asked for)")
     per_excerpt = _estimate_cost(project, eng, todo[:3], codes, ctx) if budget is not None else 0.0
-    pending: dict[Future, Excerpt] = {}
+    pending: dict[Future, StoredExcerpt] = {}
     queue = list(todo)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
@@ -213,7 +224,7 @@ def _run_llm(project: Project, eng: Any, todo: list[Excerpt], codes: list[Code],
     return "budget" if rep.not_started else "done"
 
 
-def _estimate_cost(project: Project, eng: Any, sample: list[Excerpt], codes: list[Code], ctx: SuggestContext) -> float:
+def _estimate_cost(project: Project, eng: Any, sample: list[StoredExcerpt], codes: list[StoredCode], ctx: SuggestContext) -> float:
     from assistant.coding.suggest.schema import SuggestOutput
     from assistant.llm.structured import estimate_tokens, render_messages
 
@@ -239,7 +250,7 @@ def _finish(project: Project, rep: PrecodeReport, counter: Counter, per_code: Co
     project.store.finish_run(rep.run_id, rep.status, stats)
     project.store.audit(project.analyst, "precode.finish", "run", None, run_id=rep.run_id, status=rep.status,
                         done=rep.done, failed=rep.failed, suggestions=rep.suggestions, counts=rep.counts,
-                        cost_usd=rep.cost_usd)
+                        cost_usd=rep.cost_usd, concurrency=rep.concurrency, notes=rep.notes)
     return rep
 
 
@@ -247,18 +258,15 @@ def dry_run(project: Project, codes: list[str] | None = None, filters: dict[str,
             include_interviewer: bool = False) -> DryRunReport:
     """What an LLM pre-coding run would send, and roughly what it would cost. Calls no model."""
     from assistant.coding.codebook import resolve_codes
-    from assistant.coding.suggest.llm import PROMPT, LLMEngine, embed_or_none
+    from assistant.coding.suggest.llm import PROMPT, LLMEngine
     from assistant.coding.suggest.schema import SuggestOutput
-    from assistant.llm import pseudonymiser_if_remote
     from assistant.llm.structured import estimate_tokens, render_messages
 
     llm = project.settings.llm
     code_list = resolve_codes(project, codes)
     excerpts, _ = select_excerpts(project, filters, include_interviewer)
-    pseud = pseudonymiser_if_remote(project)
-    eng = LLMEngine(None, project.settings, None, pseud, max_codes=project.settings.suggest.top_k,
-                    examples_per_code=project.settings.suggest.examples_per_code,
-                    embed=embed_or_none(project), model=f"{llm.provider}:{llm.model}")
+    eng = LLMEngine.from_project(project, dry_run=True)
+    pseud = eng.pseudonymiser
     ctx = SuggestContext.for_project(project)
     eng.prepare(code_list, ctx)
     prompts, total, method = [], 0, "chars/4"

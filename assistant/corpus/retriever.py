@@ -12,6 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from assistant.project import Project
+from index.types import ExcerptHit
 
 
 class ThematicRetriever(BaseRetriever):
@@ -47,11 +48,19 @@ class ThematicRetriever(BaseRetriever):
         project = self._open()
         hits = search(project, query, k=self.k, mode=self.mode, filters=self.filters,
                       exclude_interviewer=self.exclude_interviewer)
-        docs = []
-        for rank, h in enumerate(hits, start=1):
-            meta = dict(h.meta)
-            meta.update(excerpt_id=h.id, rank=rank, score=h.score, dense_rank=h.dense_rank,
-                        bm25_rank=h.bm25_rank, dense_score=h.dense_score, bm25_score=h.bm25_score,
-                        citation=f"[S{meta['source_id']}:{meta['start']}-{meta['end']}]")
-            docs.append(Document(page_content=h.text, metadata=meta, id=str(h.id)))
-        return docs
+        return [Document(page_content=h.text, metadata=document_metadata(h, rank), id=str(h.id))
+                for rank, h in enumerate(hits, start=1)]
+
+
+def document_metadata(hit: ExcerptHit, rank: int) -> dict[str, Any]:
+    """A LangChain document's metadata is a flat dict: the source's attributes, then the hit's
+    typed fields (offsets, speaker, page, ranks, scores) and a citation token."""
+    meta: dict[str, Any] = dict(hit.attributes)
+    meta.update(
+        excerpt_id=hit.id, source_id=hit.source_id, source=hit.source, kind=hit.kind, start=hit.start,
+        end=hit.end, speaker=hit.speaker, is_interviewer=hit.is_interviewer, page=hit.page,
+        ordinal=hit.ordinal, rank=rank, score=hit.score, dense_rank=hit.dense_rank, bm25_rank=hit.bm25_rank,
+        dense_score=hit.dense_score, bm25_score=hit.bm25_score, rerank_score=hit.rerank_score,
+        citation=f"[S{hit.source_id}:{hit.start}-{hit.end}]",
+    )
+    return meta

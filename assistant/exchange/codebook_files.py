@@ -1,6 +1,10 @@
 """Codebook files: YAML (a list of codes), CSV (name+parent columns, or a `code_path` column
 "Parent > Child" as MAXQDA-style exports have) and REFI-QDA `.qdc` (QDA-XML codebook 1.0).
-Readers return `CodeSpec`s with the row each came from; validation lives in `codebook.py`."""
+Readers return `CodeSpec`s with the row each came from; validation lives in `codebook.py`.
+
+Bad files get one line naming the file: over the size limit (checked before reading), text in a
+legacy encoding (detected as ingest does, `index.text.decode_bytes`) or not text at all. A
+`.qdc` is read by `refi.qdc`, the reader `thematic import qdc` uses too."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from assistant.coding.codebook import (
     CodeSpec,
@@ -20,15 +25,15 @@ from assistant.coding.codebook import (
 )
 from assistant.coding.codebook import name_key as _key
 from assistant.errors import CodebookError, ExchangeError
-from assistant.exchange.refi.export import (
-    codebook_element,
-    qdc_bytes,
-    split_description,
-)
+from assistant.exchange.refi.export import codebook_element, qdc_bytes
 from assistant.exchange.refi.guids import is_guid, new_guid
-from assistant.exchange.refi.importer import _kids, _ln, parse_codes, parse_xml
+from assistant.exchange.refi.importer import zip_limits
+from assistant.exchange.refi.qdc import qdc_specs, read_qdc
 from assistant.models import Code
 from assistant.project import Project
+from assistant.settings import IngestSettings
+from index.errors import ReadError
+from index.text import decode_bytes
 
 QDC_NS = "urn:QDA-XML:codebook:1.0"
 EXAMPLE_SEP = " | "
@@ -43,20 +48,43 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
         return "yaml"
     if suffix in ("csv", "qdc"):
         return suffix
-    raise CodebookError(f"{path}: unknown codebook format {suffix!r} (use .yaml, .csv or .qdc)")
+    if suffix == "qdpx":  # a REFI-QDA project: its CodeBook, as `thematic import qdc` reads it
+        return "qdc"
+    raise CodebookError(f"{path}: unknown codebook format {suffix!r} (use .yaml, .csv, .qdc or .qdpx)")
 
 
 def read_codebook(path: str | Path, fmt: str | None = None) -> list[CodeSpec]:
+    return load_codebook(path, fmt)[0]
+
+
+def load_codebook(path: str | Path, fmt: str | None = None,
+                  ingest: IngestSettings | None = None) -> tuple[list[CodeSpec], list[str]]:
+    """The specs of a codebook file and the reader's warning lines (codes a `.qdc` renamed,
+    colours left out). Sizes are checked before reading, against the ingest limits."""
     path = Path(path)
     fmt = detect_format(path, fmt)
-    if not path.exists():
-        raise CodebookError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8-sig") if fmt != "qdc" else ""
-    if fmt == "yaml":
-        return parse_yaml(text, str(path))
-    if fmt == "csv":
-        return parse_csv(text, str(path))
-    return parse_qdc(path.read_bytes(), str(path))
+    ingest = ingest or IngestSettings()
+    if not path.is_file():
+        raise CodebookError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
+    if fmt == "qdc":
+        return read_qdc(path, zip_limits(ingest))
+    try:
+        size = path.stat().st_size
+        if size > ingest.max_file_mb * 1024 * 1024:
+            raise CodebookError(f"{path}: file is {size / 1024 / 1024:.1f} MB, over the limit of "
+                                f"{ingest.max_file_mb:g} MB (set ingest.max_file_mb)")
+        text = decode_bytes(path.read_bytes(), path)
+    except ReadError as exc:
+        raise CodebookError(str(exc)) from None
+    text = text.removeprefix("\ufeff")
+    return (parse_yaml(text, str(path)) if fmt == "yaml" else parse_csv(text, str(path))), []
+
+
+def _writable_format(path: str | Path, fmt: str | None) -> str:
+    if Path(path).suffix.lower() == ".qdpx":
+        raise CodebookError(f"{path}: a .qdpx is a whole project; write the codebook as .qdc "
+                            "(or the project with `thematic export qdpx`)")
+    return detect_format(path, fmt)
 
 
 def write_codebook(specs: list[CodeSpec], path: str | Path, fmt: str | None = None) -> str:
@@ -65,7 +93,7 @@ def write_codebook(specs: list[CodeSpec], path: str | Path, fmt: str | None = No
     from index.storage import write_text_atomic
 
     path = Path(path)
-    fmt = detect_format(path, fmt)
+    fmt = _writable_format(path, fmt)
     text = {"yaml": to_yaml, "csv": to_csv, "qdc": to_qdc}[fmt](specs)
     write_text_atomic(path, text)
     return str(path)
@@ -87,7 +115,11 @@ def _spec(data: Any, row: str) -> CodeSpec:
         raise CodebookError(f"{row}: missing code name")
     try:
         return CodeSpec(row=row, **data)
-    except Exception as exc:  # pydantic's message names the field
+    except ValidationError as exc:  # one line naming the code and the field
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise CodebookError(f"{row} ({data['name']!r}): {problems}") from None
+    except TypeError as exc:
         raise CodebookError(f"{row}: {exc}") from None
 
 
@@ -194,37 +226,27 @@ def to_qdc(specs: list[CodeSpec]) -> str:
 
 
 def parse_qdc(data: bytes, origin: str = "codebook.qdc") -> list[CodeSpec]:
-    """A `.qdc` (or a `.qdpx`'s project.qde CodeBook) -> specs; include/exclude/examples are read
-    back from the Description (`refi.export.split_description`)."""
+    """A `.qdc` (or a `.qdpx`'s project.qde CodeBook) -> specs, through `refi.qdc` (warnings
+    dropped; `load_codebook` keeps them)."""
     try:
-        root = parse_xml(data, origin)
+        return qdc_specs(data, origin)[0]
     except ExchangeError as exc:
         raise CodebookError(str(exc)) from None
-    books = [root] if _ln(root) == "CodeBook" else _kids(root, "CodeBook")
-    codes_els = [cs for b in books for cs in _kids(b, "Codes")]
-    if not codes_els:
-        raise CodebookError(f"{origin}: no <Codes> element (namespace {QDC_NS})")
-    specs: list[CodeSpec] = []
-    try:
-        parsed = [c for cs in codes_els for c in parse_codes(cs, [])]
-    except ExchangeError as exc:
-        raise CodebookError(f"{origin}: {exc}") from None
-    names = {c.guid: c.name for c in parsed}
-    for c in parsed:
-        where = f"{origin} code {c.name!r}"
-        specs.append(_spec({"name": c.name, "parent": names.get(c.parent) if c.parent else None,
-                            "colour": c.colour, "guid": c.guid, **split_description(c.definition)}, where))
-    return specs
 
 
-def import_codebook(project: Project, path: str, fmt: str | None = None, actor: str | None = None) -> ImportReport:
-    return import_specs(project, read_codebook(path, fmt), actor, origin=str(path))
+def import_codebook(project: Project, path: str | Path, fmt: str | None = None,
+                    actor: str | None = None) -> ImportReport:
+    """Merge a codebook file into the project by name; the report carries the reader's warnings."""
+    specs, warnings = load_codebook(path, fmt, project.settings.ingest)
+    report = import_specs(project, specs, actor, origin=str(path))
+    report.warnings = warnings + report.warnings
+    return report
 
 
 def export_codebook(project: Project, path: str, fmt: str | None = None) -> str:
     """YAML/CSV from the specs; `.qdc` through `refi.export_qdc` (the one QDC writer: the store's
     stable GUIDs, criteria in the shared format, atomic write, audited)."""
-    if detect_format(path, fmt) == "qdc":
+    if _writable_format(path, fmt) == "qdc":
         from assistant.exchange.refi import export_qdc
 
         return export_qdc(project, path, with_criteria=True).path

@@ -7,8 +7,6 @@ verbatim (`source.text[start:end]`), offsets are characters of the canonical tex
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -16,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assistant.models import SOURCE_KINDS, Excerpt
+from assistant.models import SOURCE_KINDS, StoredExcerpt, is_ai_coder
+from assistant.plain import csv_text
 from assistant.project import Project
 from index.storage import write_text_atomic
 
@@ -24,22 +23,9 @@ TableFormat = Literal["csv", "json"]
 AuditFormat = Literal["jsonl", "csv"]
 
 
-def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _cell(r.get(k)) for k in columns})
-    return buf.getvalue()
 
 
-def _cell(v: Any) -> Any:
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, ensure_ascii=False, sort_keys=True)
-    return "" if v is None else v
-
-
-def _speaker(excerpts: list[Excerpt], excerpt_id: int | None, start: int, end: int) -> Excerpt | None:
+def _speaker(excerpts: list[StoredExcerpt], excerpt_id: int | None, start: int, end: int) -> StoredExcerpt | None:
     """The excerpt the coding was made on, else the one it overlaps most (for its speaker)."""
     best, best_overlap = None, 0
     for e in excerpts:
@@ -63,7 +49,7 @@ def coding_rows(project: Project, coder: str | None = None) -> list[dict[str, An
     paths = code_paths(codes)
     sources = {s.id: s for s in store.list_sources()}
     decisions = {d.suggestion_id: d.action for d in store.list_decisions() if d.suggestion_id is not None}
-    by_source: dict[int, list[Excerpt]] = {}
+    by_source: dict[int, list[StoredExcerpt]] = {}
     rows = []
     for c in store.list_codings(coder=coder):
         src = sources[c.source_id]
@@ -93,7 +79,7 @@ def export_codings(project: Project, path: str | Path, fmt: TableFormat = "csv",
     elif fmt == "csv":
         keys = sorted({k for r in rows for k in r["attributes"]})
         flat = [{**r, **{f"attr:{k}": r["attributes"].get(k, "") for k in keys}} for r in rows]
-        text = _csv(flat, CODING_COLUMNS[:3] + [f"attr:{k}" for k in keys] + CODING_COLUMNS[3:])
+        text = csv_text(flat, CODING_COLUMNS[:3] + [f"attr:{k}" for k in keys] + CODING_COLUMNS[3:])
     else:
         raise ValueError(f"unknown format {fmt!r}; choose csv or json")
     write_text_atomic(path, text)
@@ -139,7 +125,7 @@ def export_codebook_counts(project: Project, path: str | Path, fmt: TableFormat 
         text = json.dumps(rows, ensure_ascii=False, indent=2)
     elif fmt == "csv":
         cols = list(rows[0].keys()) if rows else ["id", "code", "code_path", "parent", "definition", "codings"]
-        text = _csv(rows, cols)
+        text = csv_text(rows, cols)
     else:
         raise ValueError(f"unknown format {fmt!r}; choose csv or json")
     write_text_atomic(path, text)
@@ -156,7 +142,7 @@ def export_audit(project: Project, path: str | Path, fmt: AuditFormat = "jsonl")
     if fmt == "jsonl":
         text = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in events)
     elif fmt == "csv":
-        text = _csv(events, ["id", "time", "actor", "action", "entity_type", "entity_id", "details"])
+        text = csv_text(events, ["id", "time", "actor", "action", "entity_type", "entity_id", "details"])
     else:
         raise ValueError(f"unknown format {fmt!r}; choose jsonl or csv")
     write_text_atomic(path, text)
@@ -182,6 +168,25 @@ def _find_source(sources: dict[str, Any], ref: str) -> Any:
     return stem.get(ref) or stem.get(Path(ref).stem)
 
 
+def _read_lines(path: str | Path, max_mb: float) -> list[str]:
+    """A JSON-lines file's lines: size checked before reading, the encoding detected as ingest
+    does; a file that is not text is one line naming it, not a traceback."""
+    from assistant.errors import ExchangeError
+    from index.errors import ReadError
+    from index.text import decode_bytes
+
+    p = Path(path)
+    if not p.is_file():
+        raise ExchangeError(f"{p}: no such file")
+    if p.stat().st_size > max_mb * 1024 * 1024:
+        raise ExchangeError(f"{p}: file is {p.stat().st_size / 1024 / 1024:.1f} MB, over the limit of "
+                            f"{max_mb:g} MB (set ingest.max_file_mb)")
+    try:
+        return decode_bytes(p.read_bytes(), p).removeprefix("\ufeff").splitlines()
+    except ReadError as exc:
+        raise ExchangeError(str(exc)) from None
+
+
 def import_codings(project: Project, path: str | Path, coder: str, min_ratio: float = 0.9) -> CodingsImport:
     """Codings from another tool or coder, one JSON object a line: {doc|source, code_path|code,
     char_start, char_end, text}. Each segment is verified against the source text: kept where the
@@ -198,9 +203,9 @@ def import_codings(project: Project, path: str | Path, coder: str, min_ratio: fl
     by_name = {c.name.casefold(): c.id for c in codes}
     existing = {(c.source_id, c.code_id, c.start, c.end) for c in store.list_codings(coder=coder)}
     report = CodingsImport(coder=coder)
-    store.ensure_coder(coder, "ai" if coder.startswith("ai:") else "analyst")
-    excerpts: dict[int, list[Excerpt]] = {}
-    lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    store.ensure_coder(coder, "ai" if is_ai_coder(coder) else "analyst")
+    excerpts: dict[int, list[StoredExcerpt]] = {}
+    lines = _read_lines(path, project.settings.ingest.max_file_mb)
     with store.transaction():
         for n, line in enumerate(lines, 1):
             if not line.strip():

@@ -1,17 +1,23 @@
-"""Language models through LangChain: building the configured model, structured calls with
-retries, caching and pseudonymisation. Used by code suggestions, theme summaries and ask."""
+"""Language models through LangChain: building the configured model (`chat_model_for`, the one
+factory every caller uses), structured calls with retries, caching and pseudonymisation, and the
+check for model-directed instructions inside research text. Used by code suggestions, pre-coding,
+theme summaries and ask."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from assistant.llm.factory import chat_model_for, settings_model_label
+from assistant.llm.injection import instruction_phrase, looks_like_instruction
 from assistant.llm.providers import (
     LlamaCppChat,
     build_chat_model,
     check_allowed,
     detect_ollama,
+    is_thread_safe,
     llm_status,
     model_id,
+    parallel_calls,
 )
 from assistant.llm.structured import (
     CallRecord,
@@ -33,7 +39,8 @@ def pseudonymiser_if_remote(project: Any) -> Any:
 
 
 __all__ = [
-    "CallRecord", "LlamaCppChat", "build_chat_model", "call_structured", "call_text", "check_allowed",
-    "detect_ollama", "estimate_tokens", "extract_json", "llm_status", "model_id", "pseudonymiser_if_remote",
-    "render_messages",
+    "CallRecord", "LlamaCppChat", "build_chat_model", "call_structured", "call_text", "chat_model_for",
+    "check_allowed", "detect_ollama", "estimate_tokens", "extract_json", "instruction_phrase", "is_thread_safe",
+    "llm_status", "looks_like_instruction", "model_id", "parallel_calls", "pseudonymiser_if_remote",
+    "render_messages", "settings_model_label",
 ]

@@ -5,16 +5,23 @@ server, LM Studio, Ollama's /v1), Ollama (`ChatOllama`), Anthropic (`ChatAnthrop
 run in-process through llama-cpp-python (`LlamaCppChat`, below; langchain_community is being sunset).
 Provider packages are imported lazily, with an install hint when missing. A remote provider is
 refused unless the project switched it on (`settings.llm.allow_remote`). API keys are read from the
-environment variable the settings name; they are never stored or printed."""
+environment variable the settings name; they are never stored or printed.
+
+Thread safety is declared by the provider, not left to the caller: a model that runs inside this
+process (llama.cpp) shares one native context that crashes the interpreter when two threads
+decode at once, so it says `thread_safe = False`, serialises its own calls behind one lock, and
+`parallel_calls()` gives any batch that asks for concurrency one worker for it. HTTP clients are
+thread-safe and keep the concurrency the settings ask for."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import urllib.request
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -25,6 +32,9 @@ from assistant.errors import LLMError
 from assistant.settings import LLMSettings
 
 OLLAMA_URL = "http://localhost:11434"
+# One lock for every in-process model: llama.cpp's native state is not re-entrant, and two GGUF
+# models decoding at once on a laptop would only thrash the same cores anyway.
+_IN_PROCESS_LOCK = threading.RLock()
 
 
 def _need(module: str, extra: str) -> None:
@@ -100,9 +110,35 @@ def model_id(chat_model: BaseChatModel) -> str:
     return chat_model._llm_type
 
 
+def is_thread_safe(chat_model: Any) -> bool:
+    """Whether several threads may call this model at once. A provider says so with a
+    `thread_safe` class attribute; one that does not say is an HTTP client, which is. Bindings
+    (`model.bind(...)`) are looked through to the model they wrap."""
+    inner = chat_model
+    for _ in range(8):  # RunnableBinding chains are short; never loop forever on odd objects
+        bound = getattr(inner, "bound", None)
+        if bound is None:
+            break
+        inner = bound
+    return bool(getattr(inner, "thread_safe", True))
+
+
+def parallel_calls(chat_model: Any, requested: int | None) -> int:
+    """How many calls to run at once when a batch asks for `requested`: one for a model that is
+    not thread-safe, however concurrency is set (a None model means no model calls: as asked)."""
+    n = max(1, int(requested or 1))
+    return n if chat_model is None or is_thread_safe(chat_model) else 1
+
+
 class LlamaCppChat(BaseChatModel):
     """A minimal in-process chat model over llama-cpp-python. With `json_schema` (passed per call via
-    `.bind(json_schema=...)` by `call_structured`) decoding is grammar-constrained to the schema."""
+    `.bind(json_schema=...)` by `call_structured`) decoding is grammar-constrained to the schema.
+
+    Not thread-safe (see the module docstring): every load and every completion holds
+    `_IN_PROCESS_LOCK`, so even a caller that ignores `parallel_calls` (a web page shared by two
+    browser tabs) gets one call at a time instead of a segfault."""
+
+    thread_safe: ClassVar[bool] = False
 
     model_path: str
     n_ctx: int = 4096
@@ -135,10 +171,11 @@ class LlamaCppChat(BaseChatModel):
         msgs = [{"role": roles.get(m.type, "user"), "content": str(m.content)} for m in messages]
         schema = kwargs.get("json_schema")
         fmt = {"type": "json_object", "schema": bounded_schema(schema, self.max_tokens, self.max_items)} if schema else None
-        out = self._client().create_chat_completion(
-            messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens, stop=stop,
-            response_format=fmt, seed=self.seed,
-        )
+        with _IN_PROCESS_LOCK:
+            out = self._client().create_chat_completion(
+                messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens, stop=stop,
+                response_format=fmt, seed=self.seed,
+            )
         text = out["choices"][0]["message"]["content"] or ""
         usage = out.get("usage") or {}
         msg = AIMessage(content=text, usage_metadata={

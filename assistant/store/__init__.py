@@ -14,11 +14,12 @@ from assistant.store.analysis import AnalysisStore
 from assistant.store.coding import CodingStore
 from assistant.store.corpus import CorpusStore
 from assistant.store.migrations import apply_migrations
+from assistant.store.workspace import WorkspaceStore
 
 BUSY_TIMEOUT_MS = 15_000
 
 
-class ProjectStore(CorpusStore, CodingStore, AnalysisStore):
+class ProjectStore(CorpusStore, CodingStore, AnalysisStore, WorkspaceStore):
     """Given a connection, migrates its schema on creation (so every opened store is current)."""
 
     def __init__(self, conn: sqlite3.Connection):

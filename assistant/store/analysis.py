@@ -5,12 +5,20 @@ from __future__ import annotations
 import sqlite3
 
 from assistant.errors import NotFound
-from assistant.models import BasketItem, Memo, Quote, Theme
-from assistant.store.base import StoreBase, dumps, loads
+from assistant.models import (
+    BasketItem,
+    Memo,
+    Quote,
+    StoredBasketItem,
+    StoredMemo,
+    StoredTheme,
+    Theme,
+)
+from assistant.store.base import StoreBase, dumps, loads, saved
 
 
-def _theme(r: sqlite3.Row) -> Theme:
-    return Theme(
+def _theme(r: sqlite3.Row) -> StoredTheme:
+    return StoredTheme(
         id=r["id"], name=r["name"], summary=r["summary"], summary_kind=r["summary_kind"],
         status=r["status"], engine=r["engine"], model=r["model"], prompt_version=r["prompt_version"],
         code_ids=loads(r["code_ids"], []), quotes=[Quote(**q) for q in loads(r["quotes"], [])],
@@ -20,7 +28,7 @@ def _theme(r: sqlite3.Row) -> Theme:
 
 class AnalysisStore(StoreBase):
     # -- themes ---------------------------------------------------------------------------------
-    def add_theme(self, t: Theme) -> Theme:
+    def add_theme(self, t: Theme) -> StoredTheme:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO themes (name, summary, summary_kind, status, engine, model, prompt_version, "
@@ -30,9 +38,9 @@ class AnalysisStore(StoreBase):
                     dumps(t.code_ids), dumps([q.model_dump() for q in t.quotes]), t.created_at,
                 ),
             )
-            return t.model_copy(update={"id": int(cur.lastrowid)})
+            return saved(StoredTheme, t, int(cur.lastrowid))
 
-    def update_theme(self, t: Theme) -> None:
+    def update_theme(self, t: StoredTheme) -> None:
         with self.transaction():
             self.conn.execute(
                 "UPDATE themes SET name=?, summary=?, summary_kind=?, status=?, code_ids=?, quotes=? WHERE id=?",
@@ -40,7 +48,7 @@ class AnalysisStore(StoreBase):
                  dumps([q.model_dump() for q in t.quotes]), t.id),
             )
 
-    def get_theme(self, ref: int | str) -> Theme:
+    def get_theme(self, ref: int | str) -> StoredTheme:
         row = None
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             row = self._one("SELECT * FROM themes WHERE id = ?", (int(ref),))
@@ -50,7 +58,7 @@ class AnalysisStore(StoreBase):
             raise NotFound(f"no theme {ref!r} (see `thematic themes list`)")
         return _theme(row)
 
-    def list_themes(self, status: str | None = None) -> list[Theme]:
+    def list_themes(self, status: str | None = None) -> list[StoredTheme]:
         if status:
             return [_theme(r) for r in self._all("SELECT * FROM themes WHERE status = ? ORDER BY id", (status,))]
         return [_theme(r) for r in self._all("SELECT * FROM themes ORDER BY id")]
@@ -60,15 +68,15 @@ class AnalysisStore(StoreBase):
             self.conn.execute("DELETE FROM themes WHERE id = ?", (theme_id,))
 
     # -- memos ----------------------------------------------------------------------------------
-    def add_memo(self, m: Memo) -> Memo:
+    def add_memo(self, m: Memo) -> StoredMemo:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO memos (target_type, target_id, text, author, created_at) VALUES (?, ?, ?, ?, ?)",
                 (m.target_type, m.target_id, m.text, m.author, m.created_at),
             )
-            return m.model_copy(update={"id": int(cur.lastrowid)})
+            return saved(StoredMemo, m, int(cur.lastrowid))
 
-    def list_memos(self, target_type: str | None = None, target_id: int | None = None) -> list[Memo]:
+    def list_memos(self, target_type: str | None = None, target_id: int | None = None) -> list[StoredMemo]:
         sql, params = "SELECT * FROM memos WHERE 1=1", []
         if target_type:
             sql += " AND target_type = ?"
@@ -77,8 +85,8 @@ class AnalysisStore(StoreBase):
             sql += " AND target_id = ?"
             params.append(target_id)
         return [
-            Memo(id=r["id"], target_type=r["target_type"], target_id=r["target_id"], text=r["text"],
-                 author=r["author"], created_at=r["created_at"])
+            StoredMemo(id=r["id"], target_type=r["target_type"], target_id=r["target_id"], text=r["text"],
+                 author=r["author"], created_at=r["created_at"], updated_at=r["updated_at"])
             for r in self._all(sql + " ORDER BY id", tuple(params))
         ]
 
@@ -105,7 +113,7 @@ class AnalysisStore(StoreBase):
         return out
 
     # -- write-up basket ------------------------------------------------------------------------
-    def add_to_basket(self, quote: Quote, note: str = "") -> BasketItem:
+    def add_to_basket(self, quote: Quote, note: str = "") -> StoredBasketItem:
         with self.transaction():
             pos = self._one("SELECT COALESCE(MAX(position), -1) + 1 FROM basket")[0]
             item = BasketItem(position=pos, quote=quote, note=note)
@@ -113,11 +121,11 @@ class AnalysisStore(StoreBase):
                 "INSERT INTO basket (position, quote, note, created_at) VALUES (?, ?, ?, ?)",
                 (pos, dumps(quote.model_dump()), note, item.created_at),
             )
-            return item.model_copy(update={"id": int(cur.lastrowid)})
+            return saved(StoredBasketItem, item, int(cur.lastrowid))
 
-    def list_basket(self) -> list[BasketItem]:
+    def list_basket(self) -> list[StoredBasketItem]:
         return [
-            BasketItem(id=r["id"], position=r["position"], quote=Quote(**loads(r["quote"])), note=r["note"],
+            StoredBasketItem(id=r["id"], position=r["position"], quote=Quote(**loads(r["quote"])), note=r["note"],
                        created_at=r["created_at"])
             for r in self._all("SELECT * FROM basket ORDER BY position, id")
         ]

@@ -7,9 +7,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from assistant.models import AuditEvent, utcnow
+from pydantic import BaseModel
+
+from assistant.models import StoredAuditEvent, utcnow
+
+StoredT = TypeVar("StoredT", bound=BaseModel)
 
 
 def dumps(value: Any) -> str:
@@ -18,6 +22,13 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | None, default: Any = None) -> Any:
     return default if text is None else json.loads(text)
+
+
+def saved(stored_type: type[StoredT], record: BaseModel, record_id: int) -> StoredT:
+    """`record` as the store now holds it: the same values (not validated again, shared as a
+    shallow copy would share them) under the id SQLite gave it, as its `Stored*` type."""
+    values = {**dict(record), "id": record_id}
+    return stored_type.model_construct(_fields_set=record.model_fields_set | {"id"}, **values)
 
 
 class StoreBase:
@@ -92,7 +103,7 @@ class StoreBase:
 
     def list_audit(
         self, entity_type: str | None = None, entity_id: int | None = None, limit: int | None = None
-    ) -> list[AuditEvent]:
+    ) -> list[StoredAuditEvent]:
         sql, params = "SELECT * FROM audit_log WHERE 1=1", []
         if entity_type:
             sql += " AND entity_type = ?"
@@ -104,7 +115,7 @@ class StoreBase:
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [
-            AuditEvent(
+            StoredAuditEvent(
                 id=r["id"], time=r["time"], actor=r["actor"], action=r["action"],
                 entity_type=r["entity_type"], entity_id=r["entity_id"],
                 details=loads(r["details"], {}),

@@ -6,12 +6,22 @@ import sqlite3
 from typing import Any
 
 from assistant.errors import NotFound
-from assistant.models import Code, Coding, Decision, Suggestion, utcnow
-from assistant.store.base import StoreBase, dumps, loads
+from assistant.models import (
+    Code,
+    Coding,
+    Decision,
+    StoredCode,
+    StoredCoding,
+    StoredDecision,
+    StoredSuggestion,
+    Suggestion,
+    utcnow,
+)
+from assistant.store.base import StoreBase, dumps, loads, saved
 
 
-def _code(r: sqlite3.Row) -> Code:
-    return Code(
+def _code(r: sqlite3.Row) -> StoredCode:
+    return StoredCode(
         id=r["id"], name=r["name"], parent_id=r["parent_id"], definition=r["definition"],
         include=r["include"], exclude=r["exclude"], examples=loads(r["examples"], []),
         colour=r["colour"], scope=loads(r["scope"]), status=r["status"],
@@ -19,8 +29,8 @@ def _code(r: sqlite3.Row) -> Code:
     )
 
 
-def _suggestion(r: sqlite3.Row) -> Suggestion:
-    return Suggestion(
+def _suggestion(r: sqlite3.Row) -> StoredSuggestion:
+    return StoredSuggestion(
         id=r["id"], excerpt_id=r["excerpt_id"], source_id=r["source_id"], code_id=r["code_id"],
         proposed_name=r["proposed_name"], proposed_definition=r["proposed_definition"],
         score=r["score"], rationale=r["rationale"], evidence_start=r["evidence_start"],
@@ -30,17 +40,18 @@ def _suggestion(r: sqlite3.Row) -> Suggestion:
     )
 
 
-def _coding(r: sqlite3.Row) -> Coding:
-    return Coding(
+def _coding(r: sqlite3.Row) -> StoredCoding:
+    return StoredCoding(
         id=r["id"], source_id=r["source_id"], excerpt_id=r["excerpt_id"], code_id=r["code_id"],
         start=r["start"], end=r["end"], text=r["text"], coder=r["coder"], origin=r["origin"],
-        suggestion_id=r["suggestion_id"], status=r["status"], created_at=r["created_at"],
+        suggestion_id=r["suggestion_id"], status=r["status"], source_version=r["source_version"],
+        created_at=r["created_at"],
     )
 
 
 class CodingStore(StoreBase):
     # -- codes --------------------------------------------------------------------------------
-    def add_code(self, code: Code) -> Code:
+    def add_code(self, code: Code) -> StoredCode:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO codes (name, parent_id, definition, include, exclude, examples, colour, "
@@ -52,9 +63,9 @@ class CodingStore(StoreBase):
                     code.merged_into, code.created_at,
                 ),
             )
-            return code.model_copy(update={"id": int(cur.lastrowid)})
+            return saved(StoredCode, code, int(cur.lastrowid))
 
-    def update_code(self, code: Code) -> None:
+    def update_code(self, code: StoredCode) -> None:
         with self.transaction():
             self.conn.execute(
                 "UPDATE codes SET name=?, parent_id=?, definition=?, include=?, exclude=?, examples=?, "
@@ -67,7 +78,7 @@ class CodingStore(StoreBase):
                 ),
             )
 
-    def get_code(self, ref: int | str) -> Code:
+    def get_code(self, ref: int | str) -> StoredCode:
         """By id or by active name (case-insensitive, since analysts type names)."""
         row = None
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
@@ -80,13 +91,13 @@ class CodingStore(StoreBase):
             raise NotFound(f"no code {ref!r} in the codebook (see `thematic codebook list`)")
         return _code(row)
 
-    def list_codes(self, include_inactive: bool = False) -> list[Code]:
+    def list_codes(self, include_inactive: bool = False) -> list[StoredCode]:
         sql = "SELECT * FROM codes" + ("" if include_inactive else " WHERE status = 'active'")
         return [_code(r) for r in self._all(sql + " ORDER BY id")]
 
     # -- suggestions ----------------------------------------------------------------------------
-    def add_suggestions(self, suggestions: list[Suggestion]) -> list[Suggestion]:
-        out = []
+    def add_suggestions(self, suggestions: list[Suggestion]) -> list[StoredSuggestion]:
+        out: list[StoredSuggestion] = []
         with self.transaction():
             for s in suggestions:
                 cur = self.conn.execute(
@@ -101,10 +112,10 @@ class CodingStore(StoreBase):
                         s.created_at,
                     ),
                 )
-                out.append(s.model_copy(update={"id": int(cur.lastrowid)}))
+                out.append(saved(StoredSuggestion, s, int(cur.lastrowid)))
         return out
 
-    def get_suggestion(self, suggestion_id: int) -> Suggestion:
+    def get_suggestion(self, suggestion_id: int) -> StoredSuggestion:
         row = self._one("SELECT * FROM suggestions WHERE id = ?", (suggestion_id,))
         if row is None:
             raise NotFound(f"no suggestion {suggestion_id} (see `thematic suggestions`)")
@@ -118,7 +129,7 @@ class CodingStore(StoreBase):
         engine: str | None = None,
         excerpt_id: int | None = None,
         min_score: float | None = None,
-    ) -> list[Suggestion]:
+    ) -> list[StoredSuggestion]:
         sql, params = "SELECT * FROM suggestions WHERE 1=1", []
         for col, val in (
             ("status", status), ("code_id", code_id), ("source_id", source_id),
@@ -149,21 +160,21 @@ class CodingStore(StoreBase):
             return cur.rowcount
 
     # -- decisions ------------------------------------------------------------------------------
-    def add_decision(self, d: Decision) -> Decision:
+    def add_decision(self, d: Decision) -> StoredDecision:
         with self.transaction():
             cur = self.conn.execute(
                 'INSERT INTO decisions (suggestion_id, action, analyst, code_id, source_id, start, "end", '
                 "note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (d.suggestion_id, d.action, d.analyst, d.code_id, d.source_id, d.start, d.end, d.note, d.created_at),
             )
-            return d.model_copy(update={"id": int(cur.lastrowid)})
+            return saved(StoredDecision, d, int(cur.lastrowid))
 
-    def list_decisions(self, code_id: int | None = None) -> list[Decision]:
+    def list_decisions(self, code_id: int | None = None) -> list[StoredDecision]:
         sql, params = "SELECT * FROM decisions", ()
         if code_id is not None:
             sql, params = sql + " WHERE code_id = ?", (code_id,)
         return [
-            Decision(
+            StoredDecision(
                 id=r["id"], suggestion_id=r["suggestion_id"], action=r["action"], analyst=r["analyst"],
                 code_id=r["code_id"], source_id=r["source_id"], start=r["start"], end=r["end"],
                 note=r["note"], created_at=r["created_at"],
@@ -172,7 +183,7 @@ class CodingStore(StoreBase):
         ]
 
     # -- codings --------------------------------------------------------------------------------
-    def add_coding(self, c: Coding) -> Coding:
+    def add_coding(self, c: Coding) -> StoredCoding:
         with self.transaction():
             cur = self.conn.execute(
                 'INSERT INTO codings (source_id, excerpt_id, code_id, start, "end", text, coder, origin, '
@@ -182,9 +193,9 @@ class CodingStore(StoreBase):
                     c.suggestion_id, c.status, c.created_at,
                 ),
             )
-            return c.model_copy(update={"id": int(cur.lastrowid)})
+            return saved(StoredCoding, c, int(cur.lastrowid))
 
-    def get_coding(self, coding_id: int) -> Coding:
+    def get_coding(self, coding_id: int) -> StoredCoding:
         row = self._one("SELECT * FROM codings WHERE id = ?", (coding_id,))
         if row is None:
             raise NotFound(f"no coding {coding_id}")
@@ -196,7 +207,7 @@ class CodingStore(StoreBase):
         code_id: int | None = None,
         source_id: int | None = None,
         status: str | None = "active",
-    ) -> list[Coding]:
+    ) -> list[StoredCoding]:
         sql, params = "SELECT * FROM codings WHERE 1=1", []
         for col, val in (("coder", coder), ("code_id", code_id), ("source_id", source_id), ("status", status)):
             if val is not None:
@@ -214,6 +225,26 @@ class CodingStore(StoreBase):
             self.conn.execute(
                 'UPDATE codings SET start = ?, "end" = ?, text = ?, excerpt_id = ? WHERE id = ?',
                 (start, end, text, excerpt_id, coding_id),
+            )
+
+    def anchor_coding(self, coding_id: int, start: int, end: int, text: str, excerpt_id: int | None) -> None:
+        """Anchor a coding in its source's current text: re-anchored by a re-ingest, or an orphan
+        re-attached by the analyst. It is active again and no longer refers to an old version."""
+        with self.transaction():
+            self.conn.execute(
+                'UPDATE codings SET start = ?, "end" = ?, text = ?, excerpt_id = ?, status = \'active\', '
+                "source_version = NULL WHERE id = ?",
+                (start, end, text, excerpt_id, coding_id),
+            )
+
+    def orphan_coding(self, coding_id: int, source_version: int) -> None:
+        """The coding's words are not in the new text: keep it, with its text and offsets, pointing
+        at the version they belong to (an orphan already pointing at an older one keeps that)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE codings SET status = 'orphaned', excerpt_id = NULL, "
+                "source_version = COALESCE(source_version, ?) WHERE id = ?",
+                (source_version, coding_id),
             )
 
     def recode(self, old_code_id: int, new_code_id: int) -> int:

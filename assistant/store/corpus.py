@@ -7,8 +7,8 @@ import sqlite3
 from typing import Any
 
 from assistant.errors import NotFound
-from assistant.models import Excerpt, Source
-from assistant.store.base import StoreBase, dumps, loads
+from assistant.models import Excerpt, Source, SourceVersion, StoredExcerpt, StoredSource
+from assistant.store.base import StoreBase, dumps, loads, saved
 
 _EXCERPT_COLS = (
     'id, source_id, ordinal, start, "end", text, speaker, is_interviewer, page, time, '
@@ -16,8 +16,8 @@ _EXCERPT_COLS = (
 )
 
 
-def _source(row: sqlite3.Row, with_text: bool = True) -> Source:
-    return Source(
+def _source(row: sqlite3.Row, with_text: bool = True) -> StoredSource:
+    return StoredSource(
         id=row["id"], name=row["name"], path=row["path"], kind=row["kind"],
         content_hash=row["content_hash"], text=row["text"] if with_text else "",
         attributes=loads(row["attributes"], {}), pages=[tuple(p) for p in loads(row["pages"], [])],
@@ -26,8 +26,16 @@ def _source(row: sqlite3.Row, with_text: bool = True) -> Source:
     )
 
 
-def _excerpt(row: sqlite3.Row) -> Excerpt:
-    return Excerpt(
+def _version(row: sqlite3.Row, with_text: bool = True) -> SourceVersion:
+    return SourceVersion(
+        source_id=row["source_id"], version=row["version"], text=row["text"] if with_text else "",
+        content_hash=row["content_hash"], path=row["path"], pages=[tuple(p) for p in loads(row["pages"], [])],
+        added_at=row["added_at"], replaced_at=row["replaced_at"],
+    )
+
+
+def _excerpt(row: sqlite3.Row) -> StoredExcerpt:
+    return StoredExcerpt(
         id=row["id"], source_id=row["source_id"], ordinal=row["ordinal"], start=row["start"],
         end=row["end"], text=row["text"], speaker=row["speaker"],
         is_interviewer=bool(row["is_interviewer"]), page=row["page"], time=row["time"],
@@ -36,7 +44,7 @@ def _excerpt(row: sqlite3.Row) -> Excerpt:
 
 
 class CorpusStore(StoreBase):
-    def add_source(self, source: Source) -> Source:
+    def add_source(self, source: Source) -> StoredSource:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO sources (name, path, kind, content_hash, text, attributes, pages, "
@@ -48,9 +56,9 @@ class CorpusStore(StoreBase):
                     source.reader_version, source.format, source.version, source.added_at,
                 ),
             )
-            return source.model_copy(update={"id": int(cur.lastrowid)})
+            return saved(StoredSource, source, int(cur.lastrowid))
 
-    def get_source(self, ref: int | str) -> Source:
+    def get_source(self, ref: int | str) -> StoredSource:
         """By id, or by name (what analysts type on the command line)."""
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             row = self._one("SELECT * FROM sources WHERE id = ?", (int(ref),))
@@ -62,11 +70,11 @@ class CorpusStore(StoreBase):
             raise NotFound(f"no source {ref!r} in this project (see `thematic sources`)")
         return _source(row)
 
-    def find_source(self, name: str) -> Source | None:
+    def find_source(self, name: str) -> StoredSource | None:
         row = self._one("SELECT * FROM sources WHERE name = ?", (name,))
         return None if row is None else _source(row)
 
-    def list_sources(self, with_text: bool = False) -> list[Source]:
+    def list_sources(self, with_text: bool = False) -> list[StoredSource]:
         cols = "*" if with_text else (
             "id, name, path, kind, content_hash, '' AS text, attributes, pages, reader, "
             "reader_version, format, version, added_at"
@@ -96,6 +104,33 @@ class CorpusStore(StoreBase):
                 ),
             )
 
+    # -- earlier versions (kept by a re-ingest) -------------------------------------------------
+    def add_source_version(self, source: StoredSource) -> SourceVersion:
+        """Keep `source` (as it is now, before a re-ingest replaces it) as one of its versions."""
+        record = SourceVersion(
+            source_id=source.id, version=source.version, text=source.text,
+            content_hash=source.content_hash, path=source.path, pages=source.pages, added_at=source.added_at,
+        )
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO source_versions (source_id, version, text, content_hash, path, pages, added_at, "
+                "replaced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.source_id, record.version, record.text, record.content_hash, record.path,
+                 dumps([list(p) for p in record.pages]), record.added_at, record.replaced_at),
+            )
+        return record
+
+    def list_source_versions(self, source_id: int, with_text: bool = False) -> list[SourceVersion]:
+        """Earlier versions, oldest first (the current text is the source itself)."""
+        rows = self._all("SELECT * FROM source_versions WHERE source_id = ? ORDER BY version", (source_id,))
+        return [_version(r, with_text) for r in rows]
+
+    def get_source_version(self, source_id: int, version: int) -> SourceVersion:
+        row = self._one("SELECT * FROM source_versions WHERE source_id = ? AND version = ?", (source_id, version))
+        if row is None:
+            raise NotFound(f"source {source_id} has no earlier version {version}")
+        return _version(row)
+
     def delete_source(self, source_id: int) -> dict[str, int]:
         """Delete a source and everything that hangs off it; return what went, so the caller can
         report it rather than drop it silently."""
@@ -108,13 +143,14 @@ class CorpusStore(StoreBase):
         q = lambda sql: int(self._one(sql, (source_id,))[0])  # noqa: E731
         return {
             "excerpts": q("SELECT COUNT(*) FROM excerpts WHERE source_id = ?"),
-            "codings": q("SELECT COUNT(*) FROM codings WHERE source_id = ? AND status = 'active'"),
+            # orphaned codings are the analyst's work too (awaiting a decision): they count
+            "codings": q("SELECT COUNT(*) FROM codings WHERE source_id = ? AND status IN ('active', 'orphaned')"),
             "suggestions": q("SELECT COUNT(*) FROM suggestions WHERE source_id = ?"),
         }
 
     # -- excerpts -----------------------------------------------------------------------------
-    def add_excerpts(self, excerpts: list[Excerpt]) -> list[Excerpt]:
-        out: list[Excerpt] = []
+    def add_excerpts(self, excerpts: list[Excerpt]) -> list[StoredExcerpt]:
+        out: list[StoredExcerpt] = []
         with self.transaction():
             for e in excerpts:
                 cur = self.conn.execute(
@@ -126,14 +162,14 @@ class CorpusStore(StoreBase):
                         int(e.is_interviewer), e.page, e.time, e.context_start, e.context_end,
                     ),
                 )
-                out.append(e.model_copy(update={"id": int(cur.lastrowid)}))
+                out.append(saved(StoredExcerpt, e, int(cur.lastrowid)))
         return out
 
     def delete_excerpts(self, source_id: int) -> None:
         with self.transaction():
             self.conn.execute("DELETE FROM excerpts WHERE source_id = ?", (source_id,))
 
-    def get_excerpt(self, excerpt_id: int) -> Excerpt:
+    def get_excerpt(self, excerpt_id: int) -> StoredExcerpt:
         row = self._one(f"SELECT {_EXCERPT_COLS} FROM excerpts WHERE id = ?", (excerpt_id,))
         if row is None:
             raise NotFound(f"no excerpt {excerpt_id} in this project")
@@ -144,7 +180,7 @@ class CorpusStore(StoreBase):
         source_id: int | None = None,
         ids: list[int] | None = None,
         include_interviewer: bool = True,
-    ) -> list[Excerpt]:
+    ) -> list[StoredExcerpt]:
         sql, params = f"SELECT {_EXCERPT_COLS} FROM excerpts WHERE 1=1", []
         if source_id is not None:
             sql += " AND source_id = ?"
@@ -162,7 +198,7 @@ class CorpusStore(StoreBase):
         sql += " ORDER BY source_id, ordinal"
         return [_excerpt(r) for r in self._all(sql, tuple(params))]
 
-    def neighbours(self, excerpt: Excerpt, before: int = 1, after: int = 1) -> list[Excerpt]:
+    def neighbours(self, excerpt: Excerpt, before: int = 1, after: int = 1) -> list[StoredExcerpt]:
         """Surrounding turns, for context in prompts and the review screen."""
         rows = self._all(
             f"SELECT {_EXCERPT_COLS} FROM excerpts WHERE source_id = ? AND ordinal BETWEEN ? AND ? "
@@ -192,6 +228,7 @@ class CorpusStore(StoreBase):
             "words": one("SELECT COALESCE(SUM(LENGTH(text) - LENGTH(REPLACE(text, ' ', '')) + 1), 0) FROM sources"),
             "codes": one("SELECT COUNT(*) FROM codes WHERE status = 'active'"),
             "codings": one("SELECT COUNT(*) FROM codings WHERE status = 'active'"),
+            "codings_orphaned": one("SELECT COUNT(*) FROM codings WHERE status = 'orphaned'"),
             "suggestions_pending": one("SELECT COUNT(*) FROM suggestions WHERE status = 'pending'"),
             "themes": one("SELECT COUNT(*) FROM themes"),
             "audit_events": one("SELECT COUNT(*) FROM audit_log"),

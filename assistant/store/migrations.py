@@ -224,6 +224,66 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+
+@migration
+def m002_source_versions(conn: sqlite3.Connection) -> None:
+    """A re-ingest keeps the version it replaces (text, hash, path, pages), and a coding whose words
+    the new text no longer holds is kept as `orphaned`: its start/end/text still refer to the
+    version named in `source_version` (NULL for a coding anchored in the current text)."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE source_versions (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            path TEXT NOT NULL DEFAULT '',
+            pages TEXT NOT NULL DEFAULT '[]',
+            added_at TEXT NOT NULL DEFAULT '',
+            replaced_at TEXT NOT NULL,
+            UNIQUE (source_id, version)
+        );
+        ALTER TABLE codings ADD COLUMN source_version INTEGER;
+        CREATE INDEX codings_status ON codings(status, source_id);
+        """,
+    )
+
+
+@migration
+def m003_memo_links_and_blind_coding(conn: sqlite3.Connection) -> None:
+    """A memo is written on one target (`memos.target_type/target_id`, its home) and may be linked
+    to more (`memo_links`; a NULL target_id is the project); `updated_at` says when its text was
+    last edited (the earlier texts are in the audit log). `blind_periods` records when a coder
+    coded a source blind (no AI suggestions, no other coder's codings): an open period has no
+    `ended_at`, and the history is what tells whether an agreement comparison was independent."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE memos ADD COLUMN updated_at TEXT;
+        CREATE INDEX memos_target ON memos(target_type, target_id);
+        CREATE TABLE memo_links (
+            id INTEGER PRIMARY KEY,
+            memo_id INTEGER NOT NULL REFERENCES memos(id) ON DELETE CASCADE,
+            target_type TEXT NOT NULL,
+            target_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX memo_links_unique ON memo_links(memo_id, target_type, IFNULL(target_id, -1));
+        CREATE INDEX memo_links_target ON memo_links(target_type, target_id);
+        CREATE TABLE blind_periods (
+            id INTEGER PRIMARY KEY,
+            coder TEXT NOT NULL,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            started_at TEXT NOT NULL,
+            ended_at TEXT
+        );
+        CREATE UNIQUE INDEX blind_periods_open ON blind_periods(coder, source_id) WHERE ended_at IS NULL;
+        CREATE INDEX blind_periods_source ON blind_periods(source_id, coder);
+        """,
+    )
+
 def run_script(conn: sqlite3.Connection, script: str) -> None:
     """Execute statements one by one. `executescript` would COMMIT the migration's transaction
     first, so a failing migration could leave half a schema behind."""

@@ -1,7 +1,12 @@
 """Asking the corpus: retrieval-augmented answers that cite excerpts as `[S3:120-245]`.
 
 The model sees only numbered evidence (E1..En, each a verbatim excerpt) and must cite it; every
-citation and quoted passage is verified (`assistant.citations`) before the answer is shown. When
+citation and quoted passage is verified (`writing.citations`) before the answer is shown, and a
+sentence that no verified citation supports (uncited, citing nothing given, or quoting words the
+evidence does not hold) is removed from the answer text. The answer keeps every sentence's support
+(`sentences`), the removed ones (`unsupported`) and their count (`dropped_sentences`), so a face
+can show them marked as unsupported but never under a caption saying the citations were checked.
+Evidence that reads as an instruction to the model is named in the report. When
 retrieval finds nothing similar enough, the answer is a fixed sentence and the model is not
 called: the corpus's silence is a finding, and the model's own knowledge is never a substitute.
 Without a configured model the ranked evidence is the answer.
@@ -23,10 +28,11 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from assistant.errors import LLMError
+from assistant.llm.injection import looks_like_instruction
 from assistant.models import Quote
 from assistant.project import Project
-from assistant.writing.citations import span_token, verify_text
-from assistant.writing.quotes import Candidate, QuoteContext
+from assistant.writing.citations import SentenceSupport, span_token, verify_text
+from assistant.writing.quotes import QuoteContext, candidate_from_hit
 
 NO_EVIDENCE_TEXT = "The corpus holds no evidence on this question."
 SENTINEL = "NO_EVIDENCE_IN_CORPUS"
@@ -46,6 +52,9 @@ _PRONOUNS = {"it", "they", "them", "this", "that", "these", "those", "he", "she"
 
 @dataclass
 class Answer:
+    """`text` holds only supported sentences (or is None: no model, or nothing survived);
+    `sentences` is every sentence of the model's reply with its support, in order."""
+
     question: str
     text: str | None
     citations: list[Quote] = field(default_factory=list)
@@ -53,6 +62,13 @@ class Answer:
     no_evidence: bool = False
     removed_citations: int = 0
     report: dict[str, Any] = field(default_factory=dict)
+    sentences: list[SentenceSupport] = field(default_factory=list)
+    dropped_sentences: int = 0
+
+    @property
+    def unsupported(self) -> list[SentenceSupport]:
+        """Sentences removed from `text` because no verified citation supports them."""
+        return [s for s in self.sentences if not s.supported]
 
 
 def parse_filter_phrases(question: str, values: Mapping[str, set[str]]) -> tuple[dict[str, Any], str]:
@@ -133,12 +149,8 @@ def gather_evidence(project: Project, query: str, k: int, filters: Mapping[str, 
         relevant = (h.dense_score or 0.0) >= min_similarity or (h.bm25_score or 0.0) > 0.0
         if not relevant:
             continue
-        m = h.meta
-        why = ", ".join(x for x in (f"dense #{h.dense_rank}" if h.dense_rank else "",
-                                    f"bm25 #{h.bm25_rank}" if h.bm25_rank else "") if x)
-        cand = Candidate(int(m["source_id"]), (int(m["start"]), int(m["end"])), None, "search", h.score,
-                         why, h.id, m.get("speaker"), m.get("page"))
-        out.append(ctx.make(cand, cand.region, h.score, why))
+        cand = candidate_from_hit(h, h.why, h.score)
+        out.append(ctx.make(cand, cand.region, h.score, cand.why))
     return out
 
 
@@ -185,13 +197,20 @@ def ask(
     if SENTINEL in reply:
         report["model_declined"] = True
         return Answer(question, NO_EVIDENCE_TEXT, evidence=evidence, no_evidence=True, report=report)
-    checked = verify_text(reply, ids, ctx.sources, bad_citation="drop_citation", render_spans=True)
+    checked = verify_text(reply, ids, ctx.sources, bad_citation="drop_citation", uncited="drop", render_spans=True)
     report.update(checked.report())
-    text: str | None = checked.text
-    if not checked.citations:
+    dropped = len(checked.unsupported)
+    report["dropped_sentences"] = dropped
+    steering = [i for i, q in ids.items() if looks_like_instruction(q.text)]
+    if steering:
+        report["instruction_like_evidence"] = steering
+    text: str | None = checked.text or None
+    if not checked.citations or text is None:
         report["unverified"] = True
         text = None
     project.store.audit(project.analyst, "ask", "corpus", None, question=question, filters=used_filters,
                         prompt=prompt_id, citations=[span_token(q) for q in checked.citations],
-                        removed_citations=checked.removed_citations)
-    return Answer(question, text, checked.citations, evidence, False, checked.removed_citations, report)
+                        removed_citations=checked.removed_citations, dropped_sentences=dropped,
+                        unsupported=[s.text for s in checked.unsupported])
+    return Answer(question, text, checked.citations, evidence, False, checked.removed_citations, report,
+                  checked.sentences, dropped)

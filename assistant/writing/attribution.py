@@ -15,16 +15,11 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from assistant.corpus.view import participant_key
 from assistant.models import Source
 from assistant.settings import Settings
 
 _FIELD_GAP = "\x00"  # marks an empty field while the template is filled
-
-
-def participant_key(source: Source) -> str:
-    """Who speaks in a source: its `participant` attribute, else the source itself (one
-    transcript per participant is the common case; a document is its own "participant")."""
-    return (source.attributes.get("participant") or source.name).strip()
 
 
 class Attributor:

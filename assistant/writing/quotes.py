@@ -19,28 +19,32 @@ Why these choices:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from assistant.corpus.view import (
+    CorpusView,
+    Filters,
+    Span,
+    accepted_codings,
+    embed_texts,
+    participant_key,
+    unit,
+)
 from assistant.errors import ThematicError
-from assistant.models import Coding, Excerpt, Quote, Source
+from assistant.models import Coding, Quote
 from assistant.project import Project
 from assistant.verbatim import make_quote
-from assistant.writing.attribution import Attributor, participant_key
+from assistant.writing.attribution import Attributor
 from index.fusion import rrf
-from index.records import norm_value
 from index.text import sentence_spans
-
-Filters = Mapping[str, Any]
-Span = tuple[int, int]
+from index.types import ExcerptHit
 
 MAX_EXAMPLE_QUERIES = 6
 CODING_BOOST = 1.0  # accepted codings rank above search results
-_VEC_CACHE: dict[tuple[str, str], np.ndarray] = {}
-_VEC_CACHE_MAX = 50_000
 
 
 @dataclass
@@ -65,26 +69,13 @@ class Candidate:
     page: int | None = None
 
 
+def candidate_from_hit(hit: ExcerptHit, why: str, rel: float) -> Candidate:
+    """A search hit as a quote candidate: the whole excerpt may be quoted, nothing is forced in.
+    The one place a hit becomes a candidate (the quote finder and ask both go through it)."""
+    return Candidate(hit.source_id, hit.span, None, "search", rel, why, hit.id, hit.speaker, hit.page)
+
+
 # --- pure parts ------------------------------------------------------------------------------------
-
-
-def is_ai_coder(coder: str) -> bool:
-    return coder.lower().startswith("ai:") or coder.lower() == "ai"
-
-
-def matches_filters(meta: Mapping[str, Any], filters: Filters | None) -> bool:
-    """Same semantics as the index's MetaFilter: case-insensitive equality, a list means any-of."""
-    for key, wanted in (filters or {}).items():
-        values = wanted if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
-        if key not in meta or norm_value(meta[key]) not in {norm_value(v) for v in values}:
-            return False
-    return True
-
-
-def source_meta(source: Source) -> dict[str, Any]:
-    meta: dict[str, Any] = {k: v for k, v in source.attributes.items() if v not in (None, "")}
-    meta.update(source_id=source.id, source=source.name, kind=source.kind)
-    return meta
 
 
 def quote_sentences(text: str, start: int, end: int) -> list[Span]:
@@ -188,9 +179,9 @@ def balance(
         chosen.append(best)
         available.discard(best)
         max_sim = np.maximum(max_sim, vecs @ vecs[best]) if len(vecs) else max_sim
-        for key in counts:
+        for key, counter in counts.items():
             if groups[best].get(key):
-                counts[key][groups[best][key]] += 1
+                counter[groups[best][key]] += 1
     return chosen
 
 
@@ -209,8 +200,8 @@ def spread(quotes: Sequence[Quote], participants_total: int) -> tuple[str, dict[
     }
     if not quotes:
         return "No quotes found.", stats
-    parts = [f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {len(by_participant)} of "
-             f"{participants_total} participants"]
+    parts = [(f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {len(by_participant)} of "
+              f"{participants_total} participants")]
     for kind, n in sorted(by_kind.items()):
         if kind and kind != "interview":
             parts.append(f"{n} from {kind}s")
@@ -219,60 +210,16 @@ def spread(quotes: Sequence[Quote], participants_total: int) -> tuple[str, dict[
     return "; ".join(parts), stats
 
 
-# --- embedding helpers -----------------------------------------------------------------------------
+# --- quotes from the corpus view ------------------------------------------------------------------
 
 
-def embed_texts(project: Project, texts: Sequence[str]) -> np.ndarray:
-    """Embed with a per-process cache: quotes, themes and ask re-embed the same sentences."""
-    emb = project.embedder
-    keys = [(emb.model_id, t) for t in texts]
-    missing = list(dict.fromkeys(t for key, t in zip(keys, texts) if key not in _VEC_CACHE))
-    if missing:
-        if len(_VEC_CACHE) + len(missing) > _VEC_CACHE_MAX:
-            _VEC_CACHE.clear()
-        for t, v in zip(missing, emb.embed(missing)):
-            _VEC_CACHE[(emb.model_id, t)] = v
-    if not texts:
-        return np.zeros((0, emb.dim), dtype=np.float32)
-    return np.stack([_VEC_CACHE[key] for key in keys])
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
-
-
-# --- the corpus view used by quotes, themes and ask -------------------------------------------------
-
-
-class QuoteContext:
-    """Sources, excerpts and attributor loaded once per call."""
+class QuoteContext(CorpusView):
+    """The corpus view (`assistant.corpus.view.CorpusView`) plus the attributor that turns a
+    chosen span into an attributed, verbatim quote."""
 
     def __init__(self, project: Project):
-        self.project = project
-        self.sources = {s.id: s for s in project.store.list_sources(with_text=True)}
-        self.excerpts: dict[int, list[Excerpt]] = {}
-        for e in project.store.list_excerpts():
-            self.excerpts.setdefault(e.source_id, []).append(e)
+        super().__init__(project)
         self.attributor = Attributor(self.sources.values(), project.settings)
-
-    def participants_total(self, filters: Filters | None = None) -> int:
-        return len({participant_key(s) for s in self.sources.values()
-                    if s.kind == "interview" and matches_filters(source_meta(s), filters)})
-
-    def pieces(self, source_id: int, span: Span, include_interviewer: bool) -> list[tuple[Span, Excerpt | None]]:
-        """`span` cut to the excerpts it overlaps (leaving out interviewer turns and speaker
-        labels, which lie outside excerpts), each paired with its excerpt."""
-        out = []
-        for e in self.excerpts.get(source_id, []):
-            if e.is_interviewer and not include_interviewer:
-                continue
-            s, t = max(span[0], e.start), min(span[1], e.end)
-            if s < t:
-                out.append(((s, t), e))
-        if not out and not self.excerpts.get(source_id):
-            out.append((span, None))
-        return out
 
     def make(self, cand: Candidate, span: Span, score: float, why: str, group: str | None = None) -> Quote:
         src = self.sources[cand.source_id]
@@ -297,19 +244,13 @@ def _target(project: Project, code: str | None, theme: str | None, query: str | 
     if sum(x is not None for x in (code, theme, query)) != 1:
         raise ThematicError("give exactly one of a code, a theme or a query")
     if code is not None:
+        from assistant.coding.codebook import code_tree
+
         c = store.get_code(code)
-        children: dict[int, list[int]] = {}
-        for d in store.list_codes():
-            if d.parent_id is not None and d.id is not None:
-                children.setdefault(int(d.parent_id), []).append(int(d.id))
-        ids, todo = [c.id], [c.id]
-        while todo:  # all descendants (Housing > Damp > Mould), each once
-            for k in children.get(int(todo.pop()), []):  # type: ignore[arg-type]
-                if k not in ids:
-                    ids.append(k)
-                    todo.append(k)
+        # the code and all its descendants (Housing > Damp > Mould), each once
+        ids = [int(c.id), *code_tree(store.list_codes()).descendants(int(c.id))]  # type: ignore[arg-type]
         text = " ".join(x for x in (c.name, c.definition, c.include) if x)
-        return text, [int(i) for i in ids if i is not None], f"Code: {c.name}"
+        return text, ids, f"Code: {c.name}"
     if theme is not None:
         t = store.get_theme(theme)
         names = [store.get_code(i).name for i in t.code_ids]
@@ -318,30 +259,15 @@ def _target(project: Project, code: str | None, theme: str | None, query: str | 
     return query, [], ""
 
 
-def accepted_codings_by_code(project: Project) -> dict[int, list[Coding]]:
-    """Every active analyst (non-AI) coding, grouped by code id, from one query."""
-    out: dict[int, list[Coding]] = {}
-    for c in project.store.list_codings():
-        if not is_ai_coder(c.coder):
-            out.setdefault(int(c.code_id), []).append(c)
-    return out
-
-
-def accepted_codings(project: Project, code_ids: Iterable[int]) -> list[Coding]:
-    out: list[Coding] = []
-    for cid in code_ids:
-        out += [c for c in project.store.list_codings(code_id=cid) if not is_ai_coder(c.coder)]
-    return out
-
-
 def coding_candidates(ctx: QuoteContext, codings: Sequence[Coding], filters: Filters | None,
                       include_interviewer: bool) -> list[Candidate]:
     out = []
     for c in codings:
-        src = ctx.sources.get(c.source_id)
-        if src is None or not matches_filters(source_meta(src), filters):
+        if c.source_id not in ctx.sources:
             continue
         for piece, exc in ctx.pieces(c.source_id, (c.start, c.end), include_interviewer):
+            if not ctx.excerpt_matches(c.source_id, exc, filters):
+                continue
             out.append(Candidate(
                 c.source_id, (exc.start, exc.end) if exc else piece, piece, "coding", 1.0,
                 f"accepted coding by {c.coder}", exc.id if exc else c.excerpt_id,
@@ -369,17 +295,11 @@ def search_candidates(project: Project, queries: Sequence[str], n: int, filters:
     for rank, (hid, score) in enumerate(fused[:n], start=1):
         h = hits[hid]
         mh = main.get(hid)
-        why = []
-        if mh is not None:
-            why += [f"dense #{mh.dense_rank}"] if mh.dense_rank else []
-            why += [f"bm25 #{mh.bm25_rank}"] if mh.bm25_rank else []
+        why = [mh.why] if mh is not None and mh.why else []
         examples = sum(1 for run in runs[1:] if any(x.id == hid for x in run))
         if examples:
             why.append(f"like {examples} coded example{'s' if examples > 1 else ''}")
-        m = h.meta
-        out.append(Candidate(int(m["source_id"]), (int(m["start"]), int(m["end"])), None, "search",
-                             score / top, ", ".join(why) or f"search #{rank}", h.id,
-                             m.get("speaker"), m.get("page")))
+        out.append(candidate_from_hit(h, ", ".join(why) or f"search #{rank}", score / top))
     return out
 
 

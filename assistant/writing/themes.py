@@ -7,9 +7,10 @@ chosen by silhouette score over max(2, codes/6)..8 unless the analyst sets it. E
 quotes from its codings, one per participant where the data allow.
 
 Summaries: with a model, drafted from the numbered quotes only (prompts/theme_summary.v1.md) and
-checked by `citations.verify_text(bad_citation="drop_sentence")`: a sentence citing an unknown
-quote id, or quoting words not found verbatim in a quote it cites, is removed and counted in the
-draft report; a sentence with no citation and no quoted words is kept (counted as uncited). With
+checked by `citations.verify_text(bad_citation="drop_sentence", uncited="drop")`, the same rule
+as ask: a sentence citing an unknown quote id, quoting words not found verbatim in a quote it
+cites, or citing nothing at all, is removed and counted in the draft report (`removed_sentences`,
+`dropped_uncited`, and each sentence's support under `sentences_checked`). With
 no model the summary is extractive (summary_kind="extractive"): counts, distinctive terms by
 class-based TF-IDF (the theme's coded texts against the rest of the corpus) and representative
 quotes. Drafts are proposals: the analyst accepts, rejects, renames, edits, merges or splits them,
@@ -24,19 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import ThematicError
-from assistant.models import Code, Coding, Theme
-from assistant.project import Project
-from assistant.writing.attribution import participant_key
-from assistant.writing.citations import verify_text
-from assistant.writing.quotes import (
-    QuoteContext,
+from assistant.corpus.view import (
     accepted_codings,
     accepted_codings_by_code,
     embed_texts,
-    quotes_for_spans,
+    participant_key,
     unit,
 )
+from assistant.errors import ThematicError
+from assistant.models import Coding, StoredCode, StoredTheme, Theme
+from assistant.project import Project
+from assistant.writing.citations import verify_text
+from assistant.writing.quotes import QuoteContext, quotes_for_spans
 
 Progress = Callable[[int, int], None]
 SUMMARY_WORDS = 200
@@ -45,7 +45,7 @@ MAX_THEMES = 8
 
 @dataclass
 class DraftReport:
-    themes: list[Theme]
+    themes: list[StoredTheme]
     reports: dict[int, dict[str, Any]] = field(default_factory=dict)  # theme id -> verification report
     n_themes: int = 0
     silhouette: dict[int, float] = field(default_factory=dict)
@@ -54,7 +54,7 @@ class DraftReport:
 # --- clustering ------------------------------------------------------------------------------------
 
 
-def code_vectors(project: Project, codes: Sequence[Code], codings: dict[int, list[Coding]]) -> np.ndarray:
+def code_vectors(project: Project, codes: Sequence[StoredCode], codings: dict[int, list[Coding]]) -> np.ndarray:
     rows = []
     for c in codes:
         texts = [f"{c.name}: {c.definition}".strip(": ")] + [x.text for x in codings.get(int(c.id), [])]  # type: ignore[arg-type]
@@ -117,7 +117,7 @@ def distinctive_terms(theme_docs: Sequence[str], rest: str, top: int = 8) -> lis
 
 
 def draft_themes(project: Project, n_themes: int | None = None, llm: Any = None,
-                 progress: Progress | None = None, cache: bool = True) -> list[Theme]:
+                 progress: Progress | None = None, cache: bool = True) -> list[StoredTheme]:
     return draft_themes_report(project, n_themes, llm, progress, cache).themes
 
 
@@ -178,7 +178,7 @@ def _supersede_drafts(project: Project) -> None:
             project.store.delete_theme(int(t.id))  # type: ignore[arg-type]
 
 
-def _draft_one(project: Project, ctx: QuoteContext, codes: list[Code], codings: dict[int, list[Coding]],
+def _draft_one(project: Project, ctx: QuoteContext, codes: list[StoredCode], codings: dict[int, list[Coding]],
                vectors: np.ndarray, terms: list[str], llm: Any, cache: bool) -> tuple[Theme, dict[str, Any]]:
     ranked = sorted(codes, key=lambda c: -len(codings[int(c.id)]))  # type: ignore[arg-type]
     name = ranked[0].name if len(ranked) == 1 else f"{ranked[0].name} & {ranked[1].name}" + (" & …" if len(ranked) > 2 else "")
@@ -208,8 +208,10 @@ def _draft_one(project: Project, ctx: QuoteContext, codes: list[Code], codings: 
     reply, prompt_id = generate(project, llm, "theme_summary", cache, theme_name=name,
                                 codes=", ".join(c.name for c in codes), quotes=listing, words=SUMMARY_WORDS)
     checked = verify_text(reply, {f"Q{i}": q for i, q in enumerate(quotes, start=1)}, ctx.sources,
-                          bad_citation="drop_sentence")
+                          bad_citation="drop_sentence", uncited="drop")
     report.update(checked.report())
+    report["sentences_checked"] = [{"text": x.text, "supported": x.supported, "reason": x.reason}
+                                   for x in checked.sentences]
     from assistant.llm import model_id
 
     update: dict[str, Any] = {"engine": "llm", "model": model_id(llm), "prompt_version": prompt_id}
@@ -226,7 +228,7 @@ def regroup(q: Any, theme_name: str) -> Any:
     return q.model_copy(update={"attributes": {**q.attributes, "_group": f"Theme: {theme_name}"}})
 
 
-def _extractive_summary(ctx: QuoteContext, codes: list[Code], codings: dict[int, list[Coding]],
+def _extractive_summary(ctx: QuoteContext, codes: list[StoredCode], codings: dict[int, list[Coding]],
                         terms: list[str], quotes: list) -> str:
     items = [x for c in codes for x in codings[int(c.id)]]  # type: ignore[arg-type]
     kinds = Counter(ctx.sources[x.source_id].kind for x in items)
@@ -247,37 +249,37 @@ def _extractive_summary(ctx: QuoteContext, codes: list[Code], codings: dict[int,
 # --- the analyst's decisions ----------------------------------------------------------------------
 
 
-def _save(project: Project, theme: Theme, action: str, **details: Any) -> Theme:
+def _save(project: Project, theme: StoredTheme, action: str, **details: Any) -> StoredTheme:
     with project.store.transaction():
         project.store.update_theme(theme)
         project.store.audit(project.analyst, action, "theme", theme.id, **details)
     return theme
 
 
-def accept_theme(project: Project, ref: int | str) -> Theme:
+def accept_theme(project: Project, ref: int | str) -> StoredTheme:
     t = project.store.get_theme(ref)
     return _save(project, t.model_copy(update={"status": "accepted"}), "accept", name=t.name)
 
 
-def reject_theme(project: Project, ref: int | str) -> Theme:
+def reject_theme(project: Project, ref: int | str) -> StoredTheme:
     t = project.store.get_theme(ref)
     return _save(project, t.model_copy(update={"status": "rejected"}), "reject", name=t.name)
 
 
-def rename_theme(project: Project, ref: int | str, new_name: str) -> Theme:
+def rename_theme(project: Project, ref: int | str, new_name: str) -> StoredTheme:
     if not new_name.strip():
         raise ThematicError("a theme needs a non-empty name")
     t = project.store.get_theme(ref)
     return _save(project, t.model_copy(update={"name": new_name.strip()}), "rename", old=t.name, new=new_name.strip())
 
 
-def edit_theme_summary(project: Project, ref: int | str, summary: str) -> Theme:
+def edit_theme_summary(project: Project, ref: int | str, summary: str) -> StoredTheme:
     t = project.store.get_theme(ref)
     return _save(project, t.model_copy(update={"summary": summary, "summary_kind": "analyst"}), "edit",
                  old_summary=t.summary, new_summary=summary)
 
 
-def merge_themes(project: Project, refs: Sequence[int | str], name: str) -> Theme:
+def merge_themes(project: Project, refs: Sequence[int | str], name: str) -> StoredTheme:
     """One theme from several: codes united, quotes kept (duplicates dropped). The originals are
     removed; the audit entry keeps their content."""
     themes = [project.store.get_theme(r) for r in refs]
@@ -301,7 +303,7 @@ def merge_themes(project: Project, refs: Sequence[int | str], name: str) -> Them
 
 
 def split_theme(project: Project, ref: int | str, code_groups: Sequence[Sequence[int | str]],
-                names: Sequence[str] | None = None) -> list[Theme]:
+                names: Sequence[str] | None = None) -> list[StoredTheme]:
     """Several themes from one, one per group of its codes; each keeps the quotes drawn from its
     own codes' codings, topped up from those codings."""
     t = project.store.get_theme(ref)

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.errors import ThematicError, VerificationError
-from assistant.models import BasketItem, Quote
+from assistant.models import BasketItem, Quote, StoredBasketItem
+from assistant.plain import md_escape, md_quote
 from assistant.project import Project
 from assistant.verbatim import check_quote
+from assistant.writing import basket
 from index.storage import write_bytes_atomic, write_text_atomic
 
 DEFAULT_GROUP = "Quotes"
@@ -47,13 +49,13 @@ def to_markdown(items: Sequence[BasketItem], title: str = "Quotes for the write-
     multi = any(i.quote.attributes.get("_group") for i in items)
     for heading, group in grouped(items):
         if multi:
-            out += [f"## {heading}", ""]
+            out += [f"## {md_escape(heading)}", ""]
         for item in group:
             q = item.quote
-            out += ["> " + line if line else ">" for line in q.text.split("\n")]
-            out += ["", f"— {q.attribution or q.source_name} ({location(q)})", ""]
+            out += md_quote(q.text)  # data: escaped, so the file renders as the source's characters
+            out += ["", f"— {md_escape(q.attribution or q.source_name)} ({md_escape(location(q))})", ""]
             if item.note:
-                out += [f"*Note:* {item.note}", ""]
+                out += [f"*Note:* {md_escape(item.note)}", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -109,14 +111,7 @@ def export_writeup(project: Project, fmt: str = "md", out: str | Path | None = N
     return path
 
 
-def add_quotes(project: Project, quotes: Sequence[Quote], note: str = "") -> list[BasketItem]:
-    """Put quotes in the basket (re-checked first), audited as the analyst's choice."""
-    texts = project.store.source_texts()
-    out = []
-    with project.store.transaction():
-        for q in quotes:
-            check_quote(texts.get(q.source_id, ""), q)
-            item = project.store.add_to_basket(q, note)
-            project.store.audit(project.analyst, "add", "basket", item.id, source=q.source_name, start=q.start, end=q.end)
-            out.append(item)
-    return out
+def add_quotes(project: Project, quotes: Sequence[Quote], note: str = "") -> list[StoredBasketItem]:
+    """Put quotes in the basket (re-checked first), audited as the analyst's choice: see
+    `assistant.writing.basket.add`, the one write path for the basket."""
+    return basket.add(project, quotes, note)

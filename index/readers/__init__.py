@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from index.errors import ReadError
+from index.readers.names import display_name, display_path
 from index.readers.options import ReadOptions
+from index.speakers import turn_notes
 from index.types import Document
 
 __all__ = ["ReadOptions", "READERS", "read_path", "supported_suffixes"]
@@ -44,9 +46,29 @@ def supported_suffixes() -> list[str]:
 
 
 def read_path(path: str | Path, options: ReadOptions | None = None) -> list[Document]:
-    """Read one file into documents (one, or one per respondent for CSV/XLSX)."""
+    """Read one file into documents (one, or one per respondent for CSV/XLSX).
+
+    What every format shares is settled here: errors and names are valid text (`names`: a
+    latin-1 file name must neither fail nor reach the store as surrogates), and a text whose
+    turns are found by detection gets the notes of `turn_notes` (lines that look like an unread
+    speaker turn), since that detection is the same whatever the format."""
     options = options or ReadOptions()
     p = Path(path)
+    try:
+        docs = _read(p, options)
+    except ReadError as exc:
+        shown, problem = display_path(p), display_name(exc.problem)
+        if (exc.path, exc.problem) == (shown, problem):
+            raise
+        raise ReadError(shown, problem) from exc
+    for doc in docs:
+        doc.name = display_name(doc.name)
+        if doc.turns is None:
+            doc.notes.extend(turn_notes(doc.text))
+    return docs
+
+
+def _read(p: Path, options: ReadOptions) -> list[Document]:
     reader = _check(p, options)
     try:
         docs = reader(p, options)

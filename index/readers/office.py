@@ -4,13 +4,18 @@ Blank-line separated paragraphs are the paragraph convention for documents (see 
 each Word paragraph and each table row becomes one block; cells of a row are tab-separated so
 a row of an interview-grid table stays one readable unit. Headers, footers and comments are not
 body text and are skipped.
+
+python-docx opens the zip itself, so the archive is first checked against the unpack limits
+(`index.archive`) and python-docx is handed the very bytes that were checked.
 """
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
+from index.archive import checked_zip_bytes
 from index.errors import ReadError
 from index.readers.options import ReadOptions, library_version
 from index.text import canonicalise
@@ -21,8 +26,9 @@ def read_docx(path: Path, options: ReadOptions) -> list[Document]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    data = checked_zip_bytes(path, options.zip_limits())
     try:
-        doc = docx.Document(str(path))
+        doc = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ReadError(path, f"corrupt or unreadable .docx (not a Word document: {exc})") from exc
     except Exception as exc:  # lxml XMLSyntaxError and friends on damaged parts

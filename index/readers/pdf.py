@@ -43,11 +43,35 @@ def read_pdf(path: Path, options: ReadOptions) -> list[Document]:
     raw_pages = _extract(path)
     if not any(p.strip() for p in raw_pages):
         raise ReadError(path, "PDF has no text layer (scanned? run OCR first)")
-    text, pages = join_pages(clean_pages(raw_pages))
+    cleaned = clean_pages(raw_pages)
+    text, pages = join_pages(cleaned)
     return [Document(
         name=path.stem, text=text, pages=pages, reader="pypdf",
-        reader_version=library_version("pypdf"), format="pdf",
+        reader_version=library_version("pypdf"), format="pdf", notes=empty_page_notes(cleaned),
     )]
+
+
+def empty_page_notes(page_texts: list[str]) -> list[str]:
+    """A note naming the pages that hold no text (a scanned page in a text PDF has no text
+    layer): they are stored as empty pages, and the analyst must hear that their words are
+    missing rather than find out when a quote cannot be found."""
+    empty = [n for n, t in enumerate(page_texts, start=1) if not t.strip()]
+    if not empty:
+        return []
+    if len(empty) == 1:
+        return [f"page {empty[0]} has no text layer (scanned?); it was stored empty (run OCR to include it)"]
+    return [f"pages {_ranges(empty)} have no text layer (scanned?); they were stored empty (run OCR to include them)"]
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[2, 3, 4, 7] -> "2-4, 7"."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def _extract(path: Path) -> list[str]:

@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from index.archive import checked_zip_bytes
 from index.errors import ReadError
 from index.readers.options import ReadOptions, library_version
 from index.text import canonicalise, decode_bytes
@@ -25,23 +26,121 @@ from index.types import Document, Turn
 
 def read_csv(path: Path, options: ReadOptions) -> list[Document]:
     text = canonicalise(decode_bytes(path.read_bytes(), path))
-    try:
-        dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        rows = list(csv.reader(io.StringIO(text), dialect))
-    except csv.Error as exc:
-        raise ReadError(path, f"malformed CSV ({exc})") from exc
+    rows = parse_csv(path, text, options)
     return rows_to_documents(path, rows, options, "csv", library_version("charset-normalizer"), "csv")
+
+
+# --- CSV -------------------------------------------------------------------------------------------
+#
+# RFC 4180, not `csv.Sniffer`: the sniffer guesses the quoting too, and on a standard file (even
+# one written by Python's own csv module with QUOTE_ALL) it can decide that quotes inside a
+# field are not doubled, which cuts an answer at its first quotation and drops the rest without
+# an error. So quoting is never guessed: quotes are doubled, parsing is strict (a stray quote is
+# an error, not a guess), and every row must have as many fields as the header. Only the
+# delimiter is detected, and only when exactly one candidate parses the whole file into a
+# consistent table; otherwise comma, the RFC's delimiter.
+
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "'|'"}
+_DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+class _CsvProblem(Exception):
+    """A file that does not parse with one dialect; `message` names the row."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def parse_csv(path: Path, text: str, options: ReadOptions) -> list[list[str]]:
+    """The rows of a CSV text, every one with the header's number of fields (blank lines
+    dropped). With `csv_delimiter`/`csv_dialect` set, exactly that dialect; else see above."""
+    if options.csv_delimiter or options.csv_dialect:
+        try:
+            return _parse_table(text, _chosen_format(path, options))
+        except _CsvProblem as exc:
+            raise ReadError(path, exc.message + "; nothing was read") from exc
+    problems: dict[str, str] = {}
+    tables: dict[str, list[list[str]]] = {}
+    for delimiter in _DELIMITERS:
+        try:
+            rows = _parse_table(text, {"dialect": "excel", "delimiter": delimiter})
+        except _CsvProblem as exc:
+            problems[delimiter] = exc.message
+            continue
+        if delimiter == "," and _width(rows) >= 2:
+            return rows  # the common case, parsed once
+        tables[delimiter] = rows
+    wide = [d for d, rows in tables.items() if _width(rows) >= 2]
+    if len(wide) == 1:
+        return tables[wide[0]]
+    if len(wide) > 1:
+        names = " or ".join(_DELIMITER_NAMES[d] for d in wide)
+        raise ReadError(path, f"cannot tell whether the CSV delimiter is {names}; set the CSV delimiter")
+    if "," in tables:
+        return tables[","]  # one column
+    raise ReadError(path, problems[","] + "; nothing was read (name the delimiter if it is not a comma)")
+
+
+def _chosen_format(path: Path, options: ReadOptions) -> dict[str, str]:
+    fmt = {"dialect": options.csv_dialect or "excel"}
+    if fmt["dialect"] not in csv.list_dialects():
+        raise ReadError(path, f"unknown CSV dialect '{fmt['dialect']}'; choose from {', '.join(sorted(csv.list_dialects()))}")
+    if options.csv_delimiter:
+        delimiter = _DELIMITER_ALIASES.get(options.csv_delimiter.lower(), options.csv_delimiter)
+        if len(delimiter) != 1 or delimiter in "\"\r\n":
+            raise ReadError(path, f"CSV delimiter must be one character (or 'tab'), not {options.csv_delimiter!r}")
+        fmt["delimiter"] = delimiter
+    return fmt
+
+
+def _parse_table(text: str, fmt: dict[str, str]) -> list[list[str]]:
+    """Strictly parsed, non-blank rows; `_CsvProblem` names the first row that is malformed or
+    whose number of fields differs from the header's. Rows are counted as records (the header
+    is row 1); the line is added when a quoted line break makes the two differ."""
+    params = {k: v for k, v in fmt.items() if k != "dialect"}
+    reader = csv.reader(io.StringIO(text), fmt["dialect"], strict=True, **params)
+    rows: list[list[str]] = []
+    width = 0
+    record = 0
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            why = "a quote opened there is never closed" if "end of data" in str(exc) else str(exc)
+            raise _CsvProblem(f"malformed CSV at {_where(record + 1, line)} ({why})") from exc
+        if not any(cell.strip() for cell in row):
+            continue
+        record += 1
+        if record == 1:
+            width = len(row)
+        elif len(row) != width:
+            raise _CsvProblem(
+                f"{_where(record, line)} has {len(row)} fields but the header has {width} "
+                "(a missing or extra delimiter, or an unclosed quote?)"
+            )
+        rows.append(row)
+
+
+def _where(record: int, line: int) -> str:
+    return f"row {record}" if record == line else f"row {record} (line {line})"
+
+
+def _width(rows: list[list[str]]) -> int:
+    return len(rows[0]) if rows else 0
 
 
 def read_xlsx(path: Path, options: ReadOptions) -> list[Document]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    data = checked_zip_bytes(path, options.zip_limits())  # openpyxl unzips itself: check first
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise ReadError(path, f"corrupt or unreadable .xlsx ({type(exc).__name__}: {exc})") from exc
     try:

@@ -4,7 +4,12 @@ and the bookkeeping that makes every proposal auditable.
 Design choice (AI as a coder): the AI's codings are DERIVED from its suggestions by `ai_codings()`
 (coder "ai:<engine>:<model>", origin "ai", span = the excerpt) rather than written as rows in
 `codings`. That keeps code counts, exports and the analyst's codings free of unreviewed AI output,
-and a superseded run needs no clean-up; agreement (AI vs analyst) is computed from `ai_codings()`."""
+and a superseded run needs no clean-up; agreement (AI vs analyst) is computed from `ai_codings()`.
+
+Proposals carry flags the reviewer must see: `new_code` (the code is not in the codebook; accepting
+it adds it) and `suspicious_evidence` (the evidence reads as an instruction to the model, so the
+model's say-so is no reason to trust it). Flags are stored with the suggestion (`params["flags"]`)
+and surfaced on `SuggestionView` as `is_new_code`, `suspicious` and `flags`."""
 
 from __future__ import annotations
 
@@ -13,7 +18,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.models import Code, Coding, Excerpt, Source, Suggestion
+from assistant.models import (
+    Coding,
+    Source,
+    StoredCode,
+    StoredExcerpt,
+    StoredSuggestion,
+    Suggestion,
+    ai_coder_name,
+    is_ai_coder,
+)
 from assistant.project import Project
 
 
@@ -27,6 +41,20 @@ class Proposal:
     evidence_text: str | None = None
     proposed_name: str | None = None
     proposed_definition: str | None = None
+    flags: list[str] = field(default_factory=list)  # FLAG_NEW_CODE, FLAG_SUSPICIOUS, ...
+
+
+FLAG_NEW_CODE = "new_code"
+FLAG_SUSPICIOUS = "suspicious_evidence"
+
+
+def suggestion_flags(s: Suggestion) -> list[str]:
+    """A stored suggestion's flags; `new_code` whenever it names no codebook code, whatever
+    engine or version wrote it (older rows carry no flags of their own)."""
+    flags = [str(f) for f in (s.params or {}).get("flags", []) if isinstance(f, str)]
+    if s.code_id is None and FLAG_NEW_CODE not in flags:
+        flags.insert(0, FLAG_NEW_CODE)
+    return flags
 
 
 @dataclass
@@ -62,11 +90,11 @@ class SuggestionEngine(ABC):
     def params(self) -> dict[str, Any]:
         return {}
 
-    def prepare(self, codes: list[Code], context: SuggestContext) -> None:
+    def prepare(self, codes: list[StoredCode], context: SuggestContext) -> None:
         """Optional one-off work before a batch (embedding the codebook, calibration)."""
 
     @abstractmethod
-    def suggest(self, excerpts: list[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
+    def suggest(self, excerpts: list[StoredExcerpt], codes: list[StoredCode], context: SuggestContext) -> list[EngineResult]:
         """One result per excerpt, in order."""
 
     def audit_info(self) -> dict[str, Any]:
@@ -86,14 +114,14 @@ def make_engine(project: Project, engine: str = "offline", chat_model: Any = Non
 
 
 def record_results(
-    project: Project, engine: SuggestionEngine, excerpts: dict[int, Excerpt], results: list[EngineResult],
+    project: Project, engine: SuggestionEngine, excerpts: dict[int, StoredExcerpt], results: list[EngineResult],
     run_id: str | None = None, actor: str | None = None,
-) -> list[Suggestion]:
+) -> list[StoredSuggestion]:
     """Write an excerpt's proposals (superseding the engine's older pending ones) with an audit row
     each; one transaction per excerpt, and the run item is marked in the same transaction."""
     store, info = project.store, engine.audit_info()
-    actor = actor or f"ai:{engine.name}:{engine.model}"
-    out: list[Suggestion] = []
+    actor = actor or ai_coder_name(engine.name, engine.model)
+    out: list[StoredSuggestion] = []
     for res in results:
         ex = excerpts[res.excerpt_id]
         with store.transaction():
@@ -104,12 +132,12 @@ def record_results(
                     proposed_definition=p.proposed_definition, score=round(float(p.score), 4), rationale=p.rationale,
                     evidence_start=p.evidence_start, evidence_end=p.evidence_end, evidence_text=p.evidence_text,
                     engine=engine.name, model=engine.model, prompt_version=engine.prompt_version,
-                    params=engine.params, run_id=run_id) for p in res.proposals]  # type: ignore[arg-type]
+                    params=_with_flags(engine.params, p), run_id=run_id) for p in res.proposals]  # type: ignore[arg-type]
                 saved = store.add_suggestions(rows)
                 for s in saved:
                     store.audit(actor, "suggestion.create", "suggestion", s.id, excerpt_id=ex.id, code_id=s.code_id,
                                 proposed_name=s.proposed_name, score=s.score, evidence=[s.evidence_start, s.evidence_end],
-                                run_id=run_id, cached=(res.call or {}).get("cached"), **info)
+                                flags=suggestion_flags(s), run_id=run_id, cached=(res.call or {}).get("cached"), **info)
                 out += saved
             if res.counts or res.error:
                 store.audit(actor, "suggestion.run_item", "excerpt", ex.id, run_id=run_id, error=res.error,
@@ -117,6 +145,11 @@ def record_results(
             if run_id:
                 store.mark_run_item(run_id, ex.id, "failed" if res.error else "done", res.error)  # type: ignore[arg-type]
     return out
+
+
+def _with_flags(params: dict[str, Any], p: Proposal) -> dict[str, Any]:
+    flags = list(dict.fromkeys(([FLAG_NEW_CODE] if p.code_id is None else []) + list(p.flags)))
+    return {**params, "flags": flags} if flags else dict(params)
 
 
 def _call_summary(call: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -129,8 +162,8 @@ def _call_summary(call: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def suggest_excerpts(
     project: Project, excerpt_ids: list[int], engine: str | SuggestionEngine = "offline",
-    codes: list[Code] | None = None, chat_model: Any = None, run_id: str | None = None,
-) -> list[Suggestion]:
+    codes: list[StoredCode] | None = None, chat_model: Any = None, run_id: str | None = None,
+) -> list[StoredSuggestion]:
     """Run an engine on some excerpts now and record the proposals (pending review)."""
     eng = make_engine(project, engine, chat_model) if isinstance(engine, str) else engine
     codes = codes if codes is not None else project.store.list_codes()
@@ -143,8 +176,8 @@ def suggest_excerpts(
 
 def suggest_source(
     project: Project, source: int | str, engine: str | SuggestionEngine = "offline",
-    codes: list[Code] | None = None, chat_model: Any = None, include_interviewer: bool = False,
-) -> list[Suggestion]:
+    codes: list[StoredCode] | None = None, chat_model: Any = None, include_interviewer: bool = False,
+) -> list[StoredSuggestion]:
     src = project.store.get_source(source)
     ids = [e.id for e in project.store.list_excerpts(source_id=src.id, include_interviewer=include_interviewer)]
     return suggest_excerpts(project, ids, engine, codes, chat_model)  # type: ignore[arg-type]
@@ -152,14 +185,33 @@ def suggest_source(
 
 @dataclass
 class SuggestionView:
-    """A suggestion with what a reviewer needs next to it."""
+    """A suggestion with what a reviewer needs next to it. `code` is the codebook code's name, or
+    the proposed name when `is_new_code`: a face must say which (use `label`), because accepting
+    a new code adds it to the codebook."""
 
-    suggestion: Suggestion
+    suggestion: StoredSuggestion
     code: str | None
     source: str
     excerpt_text: str
     excerpt_start: int
     speaker: str | None
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def suspicious(self) -> bool:
+        """The evidence reads as an instruction to the model: show the warning in the rationale."""
+        return FLAG_SUSPICIOUS in (self.flags or suggestion_flags(self.suggestion))
+
+    @property
+    def label(self) -> str:
+        """The code as a reviewer should read it: "new code: X" for a proposal outside the codebook."""
+        return f"new code: {self.code or '?'}" if self.is_new_code else (self.code or "?")
+
+    @property
+    def is_new_code(self) -> bool:
+        """The engine proposed a code that is not in the codebook (`code` is its proposed name);
+        accepting it adds the code. Every face must say so rather than list it like a real code."""
+        return self.suggestion.code_id is None
 
 
 def list_suggestions(
@@ -174,7 +226,8 @@ def list_suggestions(
     srcs = {s.id: s.name for s in store.list_sources()}
     exs = {e.id: e for e in store.list_excerpts(ids=sorted({r.excerpt_id for r in rows}))}
     return [SuggestionView(r, names.get(r.code_id) if r.code_id else r.proposed_name, srcs.get(r.source_id, "?"),
-                           exs[r.excerpt_id].text, exs[r.excerpt_id].start, exs[r.excerpt_id].speaker)
+                           exs[r.excerpt_id].text, exs[r.excerpt_id].start, exs[r.excerpt_id].speaker,
+                           flags=suggestion_flags(r))
             for r in rows if r.excerpt_id in exs]
 
 
@@ -189,7 +242,7 @@ def ai_codings(project: Project, engine: str | None = None, model: str | None = 
     seen: set[tuple[str, int, int]] = set()
     for s in rows:
         ex = exs.get(s.excerpt_id)
-        coder = f"ai:{s.engine}:{s.model}"
+        coder = ai_coder_name(s.engine, s.model)
         if ex is None or (coder, ex.id, s.code_id) in seen:  # type: ignore[operator]
             continue
         seen.add((coder, ex.id, s.code_id))  # type: ignore[arg-type]
@@ -202,7 +255,7 @@ def accepted_examples(project: Project) -> dict[int, list[tuple[int | None, str]
     """Per code: (excerpt_id, text) of the analyst's active codings; the engines learn from these."""
     out: dict[int, list[tuple[int | None, str]]] = {}
     for c in project.store.list_codings():
-        if not c.coder.startswith("ai:"):
+        if not is_ai_coder(c.coder):
             out.setdefault(c.code_id, []).append((c.excerpt_id, c.text))
     return out
 

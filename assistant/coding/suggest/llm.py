@@ -4,9 +4,14 @@ Defences, because excerpt text is data (and a model may be wrong or manipulated)
 - the excerpt, its context and the examples sit inside tags the prompt declares to be data; any
   such tag inside the data is escaped so the data cannot close its own container;
 - codes the codebook does not contain are dropped and counted, as are duplicates and codes beyond
-  `max_codes`;
+  `max_codes`; a new code is only ever a `proposed_new_codes` entry with verbatim evidence, and it is
+  stored with `code_id=None` and the `new_code` flag, never under a codebook code;
 - evidence must be verbatim in the excerpt: an exact match is kept, a close one is repaired by
   alignment (`verbatim.locate`), anything else is dropped and counted;
+- a proposal resting on words addressed to the model (its evidence reads as an instruction, or an
+  instruction in the excerpt names the code) is kept but flagged `suspicious_evidence`, its
+  confidence capped at `SUSPICIOUS_MAX_SCORE` and a warning put first in the rationale the analyst
+  reads: the model doing what the text told it to is no reason to trust the proposal;
 - a reply that will not parse after the bounded retries is a failure for that excerpt, not a guess."""
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from assistant.coding.suggest import (
+    FLAG_NEW_CODE,
+    FLAG_SUSPICIOUS,
     EngineResult,
     Proposal,
     SuggestContext,
@@ -26,16 +33,19 @@ from assistant.coding.suggest import (
     accepted_examples,
 )
 from assistant.coding.suggest.schema import SuggestOutput
+from assistant.llm.factory import chat_model_for, settings_model_label
+from assistant.llm.injection import instruction_phrase, instruction_spans
 from assistant.llm.prompts import load_prompt
-from assistant.llm.providers import build_chat_model, model_id
+from assistant.llm.providers import model_id, parallel_calls
 from assistant.llm.pseudonymise import Pseudonymiser
 from assistant.llm.structured import call_structured
-from assistant.models import Code, Excerpt
+from assistant.models import StoredCode, StoredExcerpt
 from assistant.verbatim import locate
 
 PROMPT = "suggest_codes"
 _DATA_TAG = re.compile(r"<(/?\s*(?:excerpt|context|example)\b)", re.I)
 MAX_NEW_CODES = 2
+SUSPICIOUS_MAX_SCORE = 0.2
 
 
 def escape_data(text: str) -> str:
@@ -79,25 +89,39 @@ class LLMEngine(SuggestionEngine):
                 "temperature": getattr(llm, "temperature", None), "pseudonymised": self.pseudonymiser is not None}
 
     @classmethod
-    def from_project(cls, project: Any, chat_model: Any = None, pseudonymise: bool | None = None) -> "LLMEngine":
+    def from_project(cls, project: Any, chat_model: Any = None, pseudonymise: bool | None = None, *,
+                     dry_run: bool = False) -> "LLMEngine":
+        """The engine as the project configures it: the one constructor used by suggestions,
+        pre-coding and dry runs, so a dry run renders exactly what a real run sends. With
+        `dry_run` no model is built (nothing will be called, so a remote model need not be
+        switched on yet) and the model is named from the settings."""
         from assistant.llm import pseudonymiser_if_remote
 
         settings = project.settings
-        model = chat_model if chat_model is not None else build_chat_model(settings.llm)
+        if dry_run:
+            model, label = None, settings_model_label(project)
+        else:
+            model = chat_model if chat_model is not None else chat_model_for(project, required=True)
+            label = None
         if pseudonymise is None:
             pseud = pseudonymiser_if_remote(project)
         else:
             from assistant.llm.pseudonymise import pseudonymiser_for
 
             pseud = pseudonymiser_for(project) if pseudonymise else None
-        return cls(model, settings, project.store, pseud, max_codes=settings.suggest.top_k,
-                   examples_per_code=settings.suggest.examples_per_code, embed=embed_or_none(project))
+        return cls(model, settings, None if dry_run else project.store, pseud, max_codes=settings.suggest.top_k,
+                   examples_per_code=settings.suggest.examples_per_code, embed=embed_or_none(project), model=label)
 
-    def prepare(self, codes: list[Code], context: SuggestContext) -> None:
+    def parallel_calls(self, requested: int | None) -> int:
+        """Calls this engine may have in flight at once: what was asked, or one for a model that
+        is not thread-safe (an in-process GGUF model), however concurrency is set."""
+        return parallel_calls(self.chat_model, requested)
+
+    def prepare(self, codes: list[StoredCode], context: SuggestContext) -> None:
         self._examples = accepted_examples(context.project)
 
     # -- prompt ----------------------------------------------------------------------------------
-    def codebook_text(self, codes: list[Code]) -> str:
+    def codebook_text(self, codes: list[StoredCode]) -> str:
         names = {c.id: c.name for c in codes}
         lines = []
         for c in codes:
@@ -108,7 +132,7 @@ class LLMEngine(SuggestionEngine):
             lines.append("\n".join(parts))
         return "\n".join(lines)
 
-    def examples_text(self, excerpt: Excerpt, codes: list[Code]) -> str:
+    def examples_text(self, excerpt: StoredExcerpt, codes: list[StoredCode]) -> str:
         chosen: list[tuple[float, str, str]] = []
         for c in codes:
             texts = [t for owner, t in self._examples.get(c.id, []) if owner != excerpt.id]  # type: ignore[arg-type]
@@ -126,7 +150,7 @@ class LLMEngine(SuggestionEngine):
         chosen.sort(key=lambda x: -x[0])
         return "\n".join(f'<example code="{n}">\n{escape_data(t)}\n</example>' for _, n, t in chosen[:12])
 
-    def prompt_for(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> tuple[list[Code], dict[str, Any]]:
+    def prompt_for(self, excerpt: StoredExcerpt, codes: list[StoredCode], context: SuggestContext) -> tuple[list[StoredCode], dict[str, Any]]:
         """The codes that apply to this excerpt's source (scoped codes elsewhere are left out) and
         the prompt variables: the one path used by a real call, a dry run and a cost estimate."""
         from assistant.coding.codebook import code_applies
@@ -135,7 +159,7 @@ class LLMEngine(SuggestionEngine):
         usable = [c for c in codes if src is None or not c.scope or code_applies(c, src)]
         return usable, self.variables(excerpt, usable, context)
 
-    def variables(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> dict[str, Any]:
+    def variables(self, excerpt: StoredExcerpt, codes: list[StoredCode], context: SuggestContext) -> dict[str, Any]:
         store = context.project.store
         neigh = store.neighbours(excerpt, 1, 1)
         ctx = "\n".join(f"{n.speaker + ': ' if n.speaker else ''}{escape_data(n.text)}" for n in neigh) or "(none)"
@@ -143,12 +167,12 @@ class LLMEngine(SuggestionEngine):
                 "context": ctx, "excerpt": escape_data(excerpt.text), "max_codes": self.max_codes}
 
     # -- calling and checking --------------------------------------------------------------------
-    def suggest(self, excerpts: Sequence[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
+    def suggest(self, excerpts: Sequence[StoredExcerpt], codes: list[StoredCode], context: SuggestContext) -> list[EngineResult]:
         if not self._examples:
             self.prepare(codes, context)
         return [self.suggest_one(e, codes, context) for e in excerpts]
 
-    def suggest_one(self, excerpt: Excerpt, codes: list[Code], context: SuggestContext) -> EngineResult:
+    def suggest_one(self, excerpt: StoredExcerpt, codes: list[StoredCode], context: SuggestContext) -> EngineResult:
         src = context.sources.get(excerpt.source_id)
         usable, variables = self.prompt_for(excerpt, codes, context)
         try:
@@ -176,7 +200,7 @@ def embed_or_none(project: Any) -> Any:
         return None
 
 
-def _evidence(claim: str, excerpt: Excerpt, source_text: str | None, counts: Counter) -> tuple[int, int, str] | None:
+def _evidence(claim: str, excerpt: StoredExcerpt, source_text: str | None, counts: Counter) -> tuple[int, int, str] | None:
     claim = unescape_data(claim or "").strip()
     if not claim:
         counts["evidence_missing"] += 1
@@ -191,9 +215,10 @@ def _evidence(claim: str, excerpt: Excerpt, source_text: str | None, counts: Cou
     return loc.start, loc.end, loc.text
 
 
-def check_output(out: SuggestOutput, excerpt: Excerpt, codes: list[Code], source_text: str | None,
+def check_output(out: SuggestOutput, excerpt: StoredExcerpt, codes: list[StoredCode], source_text: str | None,
                  max_codes: int) -> tuple[list[Proposal], Counter]:
-    """Keep only codebook codes with verified (or dropped) evidence; count everything removed."""
+    """Keep only codebook codes with verified (or dropped) evidence, and evidenced new codes
+    (flagged `new_code`); flag proposals that rest on instructions; count everything removed."""
     counts: Counter = Counter()
     by_name = {_key(c.name): c for c in codes}
     props: list[Proposal] = []
@@ -208,9 +233,10 @@ def check_output(out: SuggestOutput, excerpt: Excerpt, codes: list[Code], source
             continue
         seen.add(code.id)  # type: ignore[arg-type]
         ev = _evidence(cp.evidence, excerpt, source_text, counts)
-        props.append(Proposal(code_id=code.id, score=cp.confidence, rationale=cp.rationale[:500],
-                              evidence_start=ev[0] if ev else None, evidence_end=ev[1] if ev else None,
-                              evidence_text=ev[2] if ev else None))
+        p = Proposal(code_id=code.id, score=cp.confidence, rationale=cp.rationale[:500],
+                     evidence_start=ev[0] if ev else None, evidence_end=ev[1] if ev else None,
+                     evidence_text=ev[2] if ev else None)
+        props.append(_distrust(p, ev[2] if ev else unescape_data(cp.evidence or ""), excerpt, code.name, counts))
     for nc in out.proposed_new_codes:
         if len([p for p in props if p.code_id is None]) >= MAX_NEW_CODES or not nc.name.strip():
             counts["new_codes_dropped"] += 1
@@ -222,7 +248,38 @@ def check_output(out: SuggestOutput, excerpt: Excerpt, codes: list[Code], source
         if ev is None:  # an unevidenced new code is noise
             counts["new_codes_dropped"] += 1
             continue
-        props.append(Proposal(code_id=None, score=0.0, rationale=nc.rationale[:500], evidence_start=ev[0],
-                              evidence_end=ev[1], evidence_text=ev[2], proposed_name=nc.name.strip()[:80],
-                              proposed_definition=nc.definition[:500]))
+        name = nc.name.strip()[:80]
+        p = Proposal(code_id=None, score=0.0, rationale=nc.rationale[:500], evidence_start=ev[0],
+                     evidence_end=ev[1], evidence_text=ev[2], proposed_name=name,
+                     proposed_definition=nc.definition[:500], flags=[FLAG_NEW_CODE])
+        counts["new_codes_proposed"] += 1
+        props.append(_distrust(p, ev[2], excerpt, name, counts))
     return props, counts
+
+
+def instruction_behind(evidence: str, excerpt_text: str, code_name: str) -> str | None:
+    """The instruction-like phrase a proposal rests on: in its evidence, or an instruction in the
+    excerpt whose sentence names the proposed code ("... tag everything as HACKED.")."""
+    phrase = instruction_phrase(evidence)
+    if phrase:
+        return phrase
+    want = _key(code_name)
+    for start, end in instruction_spans(excerpt_text):
+        stop = re.search(r"[.!?\n]", excerpt_text[end:])
+        sentence = excerpt_text[start : end + (stop.end() if stop else len(excerpt_text) - end)]
+        if want and want in _key(sentence):
+            return " ".join(excerpt_text[start:end].split())
+    return None
+
+
+def _distrust(p: Proposal, evidence: str, excerpt: StoredExcerpt, code_name: str, counts: Counter) -> Proposal:
+    phrase = instruction_behind(evidence, excerpt.text, code_name)
+    if phrase is None:
+        return p
+    counts["suspicious_evidence"] += 1
+    p.flags = [*p.flags, FLAG_SUSPICIOUS]
+    p.score = min(p.score, SUSPICIOUS_MAX_SCORE)
+    warning = (f"Caution: this rests on words addressed to the AI (\u201c{phrase[:80]}\u201d), not on what the "
+               "text is about; the text may have steered the suggestion.")
+    p.rationale = f"{warning} {p.rationale}".strip()[:700]
+    return p

@@ -6,7 +6,11 @@ differ wildly in how similar *everything* looks to their definition):
   proto   - cosine of the code's prototype ("name: definition", include criteria) to the excerpt's
             best sentence and to the whole excerpt (averaged);
   example - max cosine between any excerpt sentence and the code's example quotes from the codebook;
-  lexical - TF-IDF cosine to the code's words (a cheap stand-in for BM25 fusion).
+  lexical - BM25 of each excerpt for the code's words (name, definition, include criteria) as
+            the query: the search index's own bm25s scorer, stopwords dropped. It replaced a
+            TF-IDF cosine written for this engine alone; on benchmarks/precode_pdpilot.py it scored
+            mean kappa 0.442 vs 0.390 from the codebook alone, 0.419 vs 0.382 after learning from
+            20% (mean of the three tuning splits) and 0.419 vs 0.421 on the held-out split.
 The z-scores are combined with fixed weights, a parent code lends a little of its score to its
 children. The analyst's decisions (accepted codings, rejected suggestions) then adjust the score
 through `learn.FeedbackModel` (a nearest-decided-excerpts vote and per-code logistic regressions),
@@ -38,11 +42,15 @@ from assistant.coding.suggest.learn import (
     LearnParams,
     _keys,
 )
-from assistant.models import Code, Excerpt
+from assistant.corpus.view import excerpt_question
+from assistant.models import StoredCode, StoredExcerpt
+from index.config import Bm25Settings
 from index.embeddings import EmbeddingCache, embed_with_cache, l2_normalise
 from index.text import sentence_spans
 
 Embed = Callable[[Sequence[str]], np.ndarray]
+# Code words vs an excerpt: stopwords dropped, as the TF-IDF scorer does ("and" is no evidence).
+LEXICAL_BM25 = Bm25Settings(stopwords="en")
 
 
 @dataclass
@@ -82,8 +90,6 @@ class OfflineScorer:
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, codes: list[CodeSpecVec], background: list[str], background_ids: list[Any] | None = None) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self.codes = codes
         C = len(codes)
         protos = [f"{c.name}: {c.definition}".strip(": ") for c in codes]
@@ -105,10 +111,11 @@ class OfflineScorer:
         self.E = self.embed(ex_texts) if ex_texts else np.zeros((0, P.shape[1]), np.float32)
         self.ex_code_arr = np.array(self.ex_code, dtype=int)
         self.has_examples = np.bincount(self.ex_code_arr, minlength=C) > 0 if ex_texts else np.zeros(C, bool)
-        docs = [" ".join([c.name, c.definition, c.include]) for c in codes]  # examples in the lexical doc hurt on PDPilot
-        self.tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=1, ngram_range=(1, 1))
-        self.tfidf.fit(list(background) + docs)
-        self.D = self.tfidf.transform(docs)
+        docs = [f"{c.name} {c.definition} {c.include}" for c in codes]  # examples in the lexical doc hurt on PDPilot
+        self.lexical_docs = docs
+        self._lex_corpus = list(dict.fromkeys(background))
+        self._lex_row = {t: i for i, t in enumerate(self._lex_corpus)}
+        self._lex_scores = self._bm25_matrix(self._lex_corpus)
         self.parent_idx = np.array([next((k for k, d in enumerate(codes) if d.key == c.parent), -1) for c in codes])
         feats = self.features(background, background_ids)
         self.background_emb = feats.pop("emb")
@@ -154,7 +161,7 @@ class OfflineScorer:
             sent_score = np.where(self.has_examples[None, :], 0.5 * (sp + per_code), sp)
             ex_max = np.maximum.reduceat(per_code, starts, axis=0)
             example[:, self.has_examples] = ex_max[:, self.has_examples]
-        lexical = (self.tfidf.transform(list(texts)) @ self.D.T).toarray().astype(np.float32)
+        lexical = self._lexical(texts)
         best = np.zeros((n, C), dtype=int)
         for i in range(n):  # best sentence per code (evidence)
             lo = starts[i]
@@ -162,6 +169,27 @@ class OfflineScorer:
             best[i] = lo + sent_score[lo:hi].argmax(axis=0)
         self._spans = spans
         return {"proto": proto, "example": example, "lexical": lexical, "best_sentence": best, "emb": X}
+
+    def _bm25_matrix(self, corpus: list[str]) -> np.ndarray:
+        """BM25 score of every corpus text (rows) for each code's words as the query (columns)."""
+        from index.lexical import Bm25Index
+
+        index = Bm25Index(LEXICAL_BM25)
+        index.build(np.arange(len(corpus)), corpus)
+        if not corpus:
+            return np.zeros((0, len(self.lexical_docs)), np.float32)
+        return np.stack([index.scores(d) for d in self.lexical_docs], axis=1).astype(np.float32)
+
+    def _lexical(self, texts: Sequence[str]) -> np.ndarray:
+        """Keyword similarity of each text to each code's name, definition and include criteria."""
+        rows = [self._lex_row.get(t) for t in texts]
+        if all(r is not None for r in rows):
+            return self._lex_scores[rows] if rows else np.zeros((0, len(self.codes)), np.float32)
+        # texts outside the background (rare: the background is every answer excerpt) are scored
+        # in an index over the background plus them, so the collection statistics barely move
+        corpus = self._lex_corpus + [t for t in dict.fromkeys(texts) if t not in self._lex_row]
+        where = {t: i for i, t in enumerate(corpus)}
+        return self._bm25_matrix(corpus)[[where[t] for t in texts]]
 
     def learn(self, texts: Sequence[str], ids: Sequence[Any] | None, labels: np.ndarray) -> None:
         """Fit the feedback layer on excerpts the analyst decided on. labels: (len(texts), n_codes)
@@ -240,7 +268,7 @@ class OfflineEngine(SuggestionEngine):
         params = ScorerParams(top_k=s.top_k, threshold=max(s.min_score, 1.0) if s.min_score else 1.0)
         return cls(project_embed(project), project.embedder.model_id, params)
 
-    def prepare(self, codes: list[Code], context: SuggestContext) -> None:
+    def prepare(self, codes: list[StoredCode], context: SuggestContext) -> None:
         project = context.project
         accepted, rejected = accepted_examples(project), rejected_examples(project)
         specs = [CodeSpecVec(key=c.id, name=c.name, definition=c.definition, include=c.include,  # type: ignore[arg-type]
@@ -271,7 +299,7 @@ class OfflineEngine(SuggestionEngine):
                                          [i for i, r in zip(ids, rows) if r], with_lr=False)
         self.scorer.calibrate(scores, labels[rows] == ACCEPTED, decided[rows])
 
-    def suggest(self, excerpts: list[Excerpt], codes: list[Code], context: SuggestContext) -> list[EngineResult]:
+    def suggest(self, excerpts: list[StoredExcerpt], codes: list[StoredCode], context: SuggestContext) -> list[EngineResult]:
         if self._prepared_for is None:  # callers prepare once per run; batches must not rescan decisions
             self.prepare(codes, context)
         if not excerpts:
@@ -279,10 +307,11 @@ class OfflineEngine(SuggestionEngine):
         from assistant.coding.codebook import code_applies
 
         scores, best, spans = self.scorer.score([e.text for e in excerpts], [e.id for e in excerpts])
-        for i, e in enumerate(excerpts):  # scoped codes only where they apply
+        for i, e in enumerate(excerpts):  # scoped codes only where they apply (source and question)
             src = context.sources.get(e.source_id)
+            question = excerpt_question(e, src) if src is not None else None
             for j, c in enumerate(codes):
-                if c.scope and src is not None and not code_applies(c, src):
+                if c.scope and src is not None and not code_applies(c, src, question):
                     scores[i, j] = -np.inf
         picks = self.scorer.select(scores)
         out = []

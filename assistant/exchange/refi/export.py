@@ -17,9 +17,10 @@ from pathlib import Path
 from lxml import etree
 from pydantic import BaseModel, Field
 
+from assistant.coding.codebook import code_tree, hex_colour
 from assistant.exchange.refi.guids import derived_guid, project_guid, source_guid
 from assistant.exchange.refi.offsets import OffsetMode, UnitMap, to_mode
-from assistant.models import Code, Memo
+from assistant.models import Code, StoredCode, StoredMemo, is_ai_coder
 from assistant.project import Project
 from index.storage import write_bytes_atomic, write_file_atomic
 
@@ -53,10 +54,11 @@ def xml_datetime(value: str | None) -> str:
 
 
 def rgb(colour: str | None) -> str | None:
-    c = (colour or "").strip()
-    if len(c) in (4, 7) and c.startswith("#") and all(ch in "0123456789abcdefABCDEF" for ch in c[1:]):
-        return c.upper()
-    return None
+    """A colour as REFI-QDA's RGBType wants it ("#RRGGBB"), or None if it is not one."""
+    try:
+        return hex_colour(colour)
+    except ValueError:
+        return None
 
 
 def codes_element(
@@ -68,29 +70,20 @@ def codes_element(
     `criteria_in_description=True` (a codebook file has no Notes, so include/exclude/examples are
     appended to the Description in the `criteria_text` format; `split_description` reads them back)."""
     codes = list(codes)
-    ids = {c.id for c in codes}
-    children: dict[int | None, list[Code]] = {}
-    for c in codes:
-        parent = c.parent_id if c.parent_id in ids else None
-        children.setdefault(parent, []).append(c)
+    by_id = {int(c.id): c for c in codes}  # type: ignore[arg-type]
     root = etree.Element(_q("Codes", ns), nsmap={None: ns})
-
-    def add(parent_el: etree._Element, code: Code, depth: int) -> None:
-        el = etree.SubElement(parent_el, _q("Code", ns), guid=guids[int(code.id)], name=code.name,  # type: ignore[arg-type]
-                              isCodable="true")
+    els: dict[int, etree._Element] = {}
+    for cid, parent, _ in code_tree(codes).walk():  # parents first; a damaged store's cycle is cut
+        code = by_id[cid]
+        el = els[cid] = etree.SubElement(els[parent] if parent is not None else root, _q("Code", ns),
+                                         guid=guids[cid], name=code.name, isCodable="true")
         if rgb(code.colour):
             el.set("color", rgb(code.colour))  # type: ignore[arg-type]
         desc = description_text(code) if criteria_in_description else code.definition
         if desc:
             etree.SubElement(el, _q("Description", ns)).text = desc
-        for ref in (note_refs or {}).get(int(code.id), []):  # type: ignore[arg-type]
+        for ref in (note_refs or {}).get(cid, []):
             etree.SubElement(el, _q("NoteRef", ns), targetGUID=ref)
-        if depth < 100:  # guards against a parent cycle in a damaged store
-            for child in children.get(code.id, []):
-                add(el, child, depth + 1)
-
-    for top in children.get(None, []):
-        add(root, top, 0)
     return root
 
 
@@ -191,9 +184,9 @@ def _user_guids(project: Project) -> dict[str, str]:
     store = project.store
     store.ensure_coder(project.analyst, "analyst")
     for c in {c.coder for c in store.list_codings()}:
-        store.ensure_coder(c, "ai" if c.startswith("ai:") else "analyst")
+        store.ensure_coder(c, "ai" if is_ai_coder(c) else "analyst")
     for author in {m.author for m in store.list_memos()}:
-        store.ensure_coder(author, "ai" if author.startswith("ai:") else "analyst")
+        store.ensure_coder(author, "ai" if is_ai_coder(author) else "analyst")
     return store.entity_guids("coders")
 
 
@@ -302,13 +295,14 @@ def _preview(text: str, n: int = 80) -> str:
     return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 
-def _notes(project: Project, memos: list[Memo], memo_guids: dict[int, str], users: dict[str, str],
-           codes: list[Code], code_guids: dict[int, str], pguid: str,
+def _notes(project: Project, memos: list[StoredMemo], memo_guids: dict[int, str], users: dict[str, str],
+           codes: list[StoredCode], code_guids: dict[int, str], pguid: str,
            report: ExportReport) -> tuple[etree._Element | None, dict[str, dict[int, list[str]]]]:
     """Memos become Notes referenced from what they are about; criteria become per-code Notes."""
     refs: dict[str, dict[int, list[str]]] = {}
     notes = etree.Element(_q("Notes"))
-    themes = {t.id: t.name for t in project.store.list_themes()}
+    themes: dict[int | None, str] = {t.id: t.name for t in project.store.list_themes()}
+    links = project.store.memo_links()
     for m in memos:
         guid = memo_guids[int(m.id)]  # type: ignore[arg-type]
         first = m.text.strip().splitlines()[0] if m.text.strip() else "memo"
@@ -319,9 +313,10 @@ def _notes(project: Project, memos: list[Memo], memo_guids: dict[int, str], user
         note = etree.SubElement(notes, _q("Note"), guid=guid, name=name, creatingUser=users[m.author],
                                 creationDateTime=xml_datetime(m.created_at))
         etree.SubElement(note, _q("PlainTextContent")).text = m.text
-        if m.target_type in ("project", "source", "code", "coding"):
-            key = 0 if m.target_type == "project" else int(m.target_id or 0)
-            refs.setdefault(m.target_type, {}).setdefault(key, []).append(guid)
+        for kind, tid in dict.fromkeys([(m.target_type, m.target_id), *links.get(int(m.id), [])]):  # type: ignore[arg-type]
+            if kind in ("project", "source", "code", "coding"):  # home and linked targets: one NoteRef each
+                key = 0 if kind == "project" else int(tid or 0)
+                refs.setdefault(kind, {}).setdefault(key, []).append(guid)
     for c in codes:
         text = criteria_text(c)
         if not text:

@@ -8,18 +8,25 @@ Tolerated, with a warning in the report: an upper-case `Sources/` folder, byte-o
 source text (positions are mapped onto our canonical LF text, see `offsets.canonical_map`), empty
 or unknown elements, inline PlainTextContent, PDF sources (their text Representation is imported;
 area selections are not), picture/audio/video sources (skipped), links and graphs (skipped).
-Rejected: a selection outside its source, a CodeRef to a code the file does not define."""
+Rejected: a selection outside its source, a CodeRef to a code the file does not define.
+
+Bounded: the archive is read through `index.archive.BoundedZip` (project.qde and each source text
+are refused, naming the file and the limit, before they are unpacked if they would be over
+`ingest.max_member_mb`, or all together over `ingest.max_unpacked_mb`). XML is parsed without
+network or external entities; internal entities are expanded as XML defines (libxml2 bounds their
+amplification, so "billion laughs" is refused) and the report says so."""
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from lxml import etree
 from pydantic import BaseModel, Field
 
+from assistant.coding.codebook import name_key
 from assistant.errors import ExchangeError
 from assistant.exchange.refi.guids import norm_guid
 from assistant.exchange.refi.offsets import (
@@ -29,6 +36,10 @@ from assistant.exchange.refi.offsets import (
     from_mode,
     mode_length,
 )
+from assistant.settings import IngestSettings
+from index.archive import BoundedZip, ZipLimits
+from index.errors import ReadError
+from index.text import decode_bytes
 
 Progress = Callable[[int, int], None]
 _KNOWN_TOP = {"Users", "CodeBook", "Variables", "Cases", "Sources", "Notes", "Links", "Sets", "Graphs",
@@ -104,70 +115,151 @@ def _kids(el: etree._Element, name: str | None = None) -> list[etree._Element]:
 
 
 def _kid_text(el: etree._Element, name: str) -> str | None:
+    """The whole text of the first `name` child (all of it, should another tool have put markup
+    inside: `.text` alone would stop at the first child element)."""
     found = _kids(el, name)
-    return (found[0].text or "") if found else None
+    return "".join(found[0].itertext()) if found else None
+
+
+def zip_limits(ingest: IngestSettings | None = None) -> ZipLimits:
+    """The unpack limits of the project's settings (the same ones ingest applies to .docx/.xlsx)."""
+    ingest = ingest or IngestSettings()
+    return ZipLimits(member_mb=ingest.max_member_mb, total_mb=ingest.max_unpacked_mb,
+                     max_ratio=ingest.max_unpack_ratio)
 
 
 class _Archive:
-    """Case-insensitive access to the zip's members (`Sources/` vs `sources/`)."""
+    """Bounded, case-insensitive access to the zip's members (`Sources/` vs `sources/`)."""
 
-    def __init__(self, path: Path):
-        try:
-            self.zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ExchangeError(f"{path}: not a readable .qdpx (zip) archive: {exc}") from exc
-        self.names = {n.lower(): n for n in self.zf.namelist()}
+    def __init__(self, path: Path, limits: ZipLimits | None = None):
         self.path = path
+        try:
+            self.zip = BoundedZip(path, limits, path)
+        except ReadError as exc:
+            if exc.problem.startswith("corrupt"):
+                raise ExchangeError(f"{path}: not a readable .qdpx (zip) archive: {exc.problem}") from exc
+            raise ExchangeError(str(exc)) from exc
+        self.names = {n.lower(): n for n in self.zip.names()}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.zip.close()
+
+    def _read(self, name: str) -> bytes:
+        try:
+            return self.zip.read(name)
+        except ReadError as exc:  # over a limit, or a damaged member: one line naming both
+            raise ExchangeError(str(exc)) from exc
 
     def qde(self) -> bytes:
         name = self.names.get("project.qde") or next((n for k, n in self.names.items() if k.endswith(".qde")), None)
         if name is None:
             raise ExchangeError(f"{self.path}: no project.qde inside the archive")
-        return self.zf.read(name)
+        return self._read(name)
 
     def source(self, internal: str) -> bytes | None:
         base = internal.split("://", 1)[-1].lstrip("/").lower()
         name = self.names.get(f"sources/{base}") or self.names.get(base)
-        return None if name is None else self.zf.read(name)
+        return None if name is None else self._read(name)
 
 
 def decode_text(data: bytes, where: str, warnings: list[str]) -> str:
-    """UTF-8 per the spec; a BOM is an encoding mark, not text (positions start after it)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    """UTF-8 per the spec; a BOM is an encoding mark, not text (positions start after it). Text
+    that is not UTF-8 is decoded as ingest decodes files (`index.text.decode_bytes`: the BOM, else
+    the detected legacy encoding), with a warning; bytes that are not text are refused, naming the
+    source, rather than imported as mojibake."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            warnings.append(f"{where}: not valid UTF-8; read in the encoding detected for it")
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        warnings.append(f"{where}: not valid UTF-8; read as Windows-1252")
-        return data.decode("cp1252", errors="replace")
+        return decode_bytes(data, where)
+    except ReadError as exc:
+        raise ExchangeError(str(exc)) from exc
 
 
-def parse_xml(data: bytes, where: str) -> etree._Element:
+def parse_xml(data: bytes, where: str, warnings: list[str] | None = None) -> etree._Element:
+    """project.qde / a .qdc, safely: no network, no external entities (a reference to one is a
+    parse error, so no file is read), no DTD loaded. Internal entities are expanded, as XML
+    defines: left unexpanded, lxml would hand back the text only up to the first reference and
+    silently cut a source; libxml2's amplification limit refuses a "billion laughs". Comments and
+    processing instructions are dropped, so they cannot cut a text either."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_comments=True)
+    parser = etree.XMLParser(resolve_entities="internal", no_network=True, load_dtd=False, huge_tree=True,
+                             remove_comments=True, remove_pis=True)
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise ExchangeError(f"{where}: not well-formed XML: {exc}") from exc
+    dtd = root.getroottree().docinfo.internalDTD
+    entities = [e.name for e in dtd.iterentities()] if dtd is not None else []
+    if entities and warnings is not None:
+        shown = ", ".join(f"&{n};" for n in entities[:5]) + (", ..." if len(entities) > 5 else "")
+        warnings.append(f"{where}: declares XML entities ({shown}); their references were expanded into the text")
+    for ent in root.iter(etree.Entity):  # should not survive the parser; never let one cut a text
+        raise ExchangeError(f"{where}: {_owner(ent)} holds the unexpanded XML entity reference {ent.text}; "
+                            "refused rather than cut its text")
+    return root
 
 
-def parse_codes(codes_el: etree._Element, warnings: list[str]) -> list[PCode]:
+def _owner(el: etree._Element) -> str:
+    """The nearest named element around `el`, for messages ("TextSource 'Interview 3'")."""
+    cur = el.getparent()
+    while cur is not None and not cur.get("name"):
+        cur = cur.getparent()
+    return f"{_ln(cur)} {cur.get('name')!r}" if cur is not None else "the document"
+
+
+def parse_codes(codes_el: etree._Element, warnings: list[str], seen: set[str] | None = None) -> list[PCode]:
+    """The <Code> tree, parents first. A guid used twice is refused: the tree and the CodeRefs
+    would be ambiguous."""
     out: list[PCode] = []
-
-    def walk(el: etree._Element, parent: str | None) -> None:
-        for c in _kids(el):
-            if _ln(c) != "Code":
-                continue
-            guid = norm_guid(c.get("guid"))
-            if not guid:
-                raise ExchangeError(f"Code {c.get('name')!r} has no guid")
-            out.append(PCode(guid, (c.get("name") or "").strip() or "unnamed code", parent,
-                             (_kid_text(c, "Description") or "").strip(), c.get("color")))
-            walk(c, guid)
-
-    walk(codes_el, None)
+    seen = set() if seen is None else seen
+    stack: list[tuple[etree._Element, str | None]] = [(c, None) for c in reversed(_kids(codes_el, "Code"))]
+    while stack:  # depth-first without recursion: a deeply nested file cannot hit the stack limit
+        c, parent = stack.pop()
+        guid = norm_guid(c.get("guid"))
+        name = (c.get("name") or "").strip() or "unnamed code"
+        if not guid:
+            raise ExchangeError(f"Code {c.get('name')!r} has no guid")
+        if guid in seen:
+            raise ExchangeError(f"Code {name!r}: guid {c.get('guid')} is used by another code too")
+        seen.add(guid)
+        out.append(PCode(guid, name, parent, (_kid_text(c, "Description") or "").strip(), c.get("color")))
+        stack.extend((k, guid) for k in reversed(_kids(c, "Code")))
     return out
+
+
+def code_names(codes: list[PCode]) -> tuple[dict[str, str], list[str]]:
+    """The one naming rule for codes read from a REFI-QDA file (.qdpx project or .qdc codebook),
+    as {guid: name} and one warning line per renamed code.
+
+    REFI-QDA places codes by nesting and GUID, so other tools allow what thematic cannot: two codes
+    of the same name under different parents ("Other" under each question) and '>' in a name
+    (thematic's path separator). Such a file is imported rather than refused, with each code
+    renamed visibly: '>' becomes '-', a repeated name gets its parent's name, then a number. The
+    rule is deterministic (a re-import merges into the same names) and the code keeps the file's
+    GUID, so an export maps back to the original code in the other tool."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    warnings: list[str] = []
+    for c in codes:
+        base = c.name.replace(">", "-")
+        if name_key(base) in taken and c.parent:
+            base = f"{base} ({names.get(c.parent, 'parent')})"
+        name, i = base, 2
+        while name_key(name) in taken:
+            name, i = f"{base} ({i})", i + 1
+        taken.add(name_key(name))
+        names[c.guid] = name
+        if name != c.name:
+            why = "'>' separates code paths" if ">" in c.name else "code names must be unique"
+            warnings.append(f"code {c.name!r} renamed {name!r} ({why})")
+    return names, warnings
 
 
 def _value(vv: etree._Element, variables: dict[str, str]) -> tuple[str, str] | None:
@@ -181,13 +273,18 @@ def _value(vv: etree._Element, variables: dict[str, str]) -> tuple[str, str] | N
     return name, (vals[0].text or "").strip()
 
 
-def parse_qdpx(path: str | Path, offsets: OffsetMode = "chars") -> Parsed:
+def parse_qdpx(path: str | Path, offsets: OffsetMode = "chars", limits: ZipLimits | None = None) -> Parsed:
     path = Path(path)
-    archive = _Archive(path)
-    root = parse_xml(archive.qde(), f"{path.name}/project.qde")
+    with _Archive(path, limits) as archive:
+        return _parse_project(path, archive, offsets)
+
+
+def _parse_project(path: Path, archive: _Archive, offsets: OffsetMode) -> Parsed:
+    warnings: list[str] = []
+    root = parse_xml(archive.qde(), f"{path.name}/project.qde", warnings)
     if _ln(root) != "Project":
         raise ExchangeError(f"{path.name}: project.qde has root <{_ln(root)}>, expected <Project>")
-    p = Parsed(name=root.get("name") or path.stem, origin=root.get("origin") or "")
+    p = Parsed(name=root.get("name") or path.stem, origin=root.get("origin") or "", warnings=warnings)
     for el in _kids(root):
         if _ln(el) not in _KNOWN_TOP:
             p.warnings.append(f"unknown element <{_ln(el)}> ignored")
@@ -195,9 +292,10 @@ def parse_qdpx(path: str | Path, offsets: OffsetMode = "chars") -> Parsed:
         name = (u.get("name") or u.get("id") or f"user {norm_guid(u.get('guid'))[:8]}").strip()
         p.users[norm_guid(u.get("guid"))] = name
         p.user_guids.setdefault(name, u.get("guid") or "")
+    seen: set[str] = set()
     for book in _kids(root, "CodeBook"):
         for codes in _kids(book, "Codes"):
-            p.codes += parse_codes(codes, p.warnings)
+            p.codes += parse_codes(codes, p.warnings, seen)
     variables = {norm_guid(v.get("guid")): v.get("name") or "variable"
                  for vs in _kids(root, "Variables") for v in _kids(vs, "Variable")}
     known_codes = {c.guid for c in p.codes}

@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import zipfile
 from pathlib import Path
 
 from assistant.errors import ExchangeError
-from assistant.exchange.refi.export import parse_criteria, split_description
+from assistant.exchange.refi.export import parse_criteria, rgb
 from assistant.exchange.refi.importer import (
     ImportReport,
     Parsed,
     PNote,
     Progress,
-    _Archive,
-    _kids,
-    _ln,
-    parse_codes,
+    code_names,
     parse_qdpx,
-    parse_xml,
+    zip_limits,
 )
 from assistant.exchange.refi.offsets import OffsetMode
-from assistant.models import SOURCE_KINDS
+from assistant.models import SOURCE_KINDS, is_ai_coder
 from assistant.settings import Settings
 
 # --- writing into a new project ------------------------------------------------------------------
@@ -36,7 +32,7 @@ def import_qdpx(path: str | Path, into: str | Path, offsets: OffsetMode = "chars
     (`thematic index` or search builds it on first use)."""
     from assistant.project import DB_NAME, Project
 
-    parsed = parse_qdpx(path, offsets)
+    parsed = parse_qdpx(path, offsets, zip_limits((settings or Settings()).ingest))
     into = Path(into).expanduser()
     if (into / DB_NAME).exists():
         raise ExchangeError(f"{into} is already a thematic project; import into a new folder")
@@ -80,7 +76,7 @@ def _write(project, parsed: Parsed, progress: Progress | None) -> ImportReport:
     store = project.store
     report = ImportReport(project=str(project.folder), origin=parsed.origin, warnings=list(parsed.warnings))
     for name, guid in parsed.user_guids.items():
-        store.ensure_coder(name, "ai" if name.startswith("ai:") else "analyst", guid or None)
+        store.ensure_coder(name, "ai" if is_ai_coder(name) else "analyst", guid or None)
     code_ids = _write_codes(store, parsed, report)
     coding_ids: dict[str, int] = {}
     source_ids: dict[str, int] = {}
@@ -99,7 +95,7 @@ def _write(project, parsed: Parsed, progress: Progress | None) -> ImportReport:
         excerpts = _excerpts(project, src, kind)
         source_ids[ps.guid] = int(src.id)
         for pc in ps.codings:
-            store.ensure_coder(pc.coder, "ai" if pc.coder.startswith("ai:") else "analyst")
+            store.ensure_coder(pc.coder, "ai" if is_ai_coder(pc.coder) else "analyst")
             coding = store.add_coding(Coding(
                 source_id=int(src.id), excerpt_id=_best_excerpt(excerpts, pc.start, pc.end),
                 code_id=code_ids[pc.code], start=pc.start, end=pc.end, text=ps.text[pc.start:pc.end],
@@ -133,16 +129,13 @@ def _write_codes(store, parsed: Parsed, report: ImportReport) -> dict[str, int]:
     from assistant.models import Code
 
     ids: dict[str, int] = {}
-    taken: set[str] = set()
-    names = {c.guid: c.name for c in parsed.codes}
+    names, renamed = code_names(parsed.codes)  # the rule `.qdc` imports use too
+    report.warnings += renamed
     for c in parsed.codes:
-        base = c.name.replace(">", "-")
-        if base.casefold() in taken and c.parent:
-            base = f"{base} ({names.get(c.parent, 'parent')})"
-        name = _unique(base, taken)
-        if name != c.name:
-            report.warnings.append(f"code {c.name!r} renamed {name!r} (code names must be unique and without '>')")
-        colour = _colour(c.colour)
+        name = names[c.guid]
+        colour = rgb(c.colour)
+        if c.colour and colour is None:
+            report.warnings.append(f"code {name!r}: colour {c.colour!r} is not a #RRGGBB colour; left out")
         code = store.add_code(Code(name=name, parent_id=ids.get(c.parent) if c.parent else None,
                                    definition=c.definition, **({"colour": colour} if colour else {})))
         ids[c.guid] = int(code.id)
@@ -151,34 +144,23 @@ def _write_codes(store, parsed: Parsed, report: ImportReport) -> dict[str, int]:
     return ids
 
 
-def _colour(value: str | None) -> str | None:
-    from assistant.exchange.refi.export import rgb
-
-    c = rgb(value)
-    if c and len(c) == 4:
-        c = "#" + "".join(ch * 2 for ch in c[1:])
-    return c
-
-
 def _excerpts(project, src, kind: str | None) -> list:
-    """Cut the imported text into excerpts like ingest does, so search, suggestions and agreement
-    work on imported sources; the kind comes from a `kind` variable or the transcript shape."""
-    from assistant.models import Excerpt
-    from index.chunking import ChunkSettings, chunk
-    from index.types import Document
+    """Cut the imported text into excerpts exactly as ingest does (`assistant.corpus.excerpting`),
+    so search, suggestions and agreement work on imported sources; the kind comes from a `kind`
+    variable or, as in ingest, the transcript's shape."""
+    from assistant.corpus.excerpting import (
+        excerpt_records,
+        excerpt_spans,
+        guess_kind,
+        interviewer_names,
+    )
 
-    cs = project.settings.chunking
-    spans = chunk(Document(name=src.name, text=src.text), list(project.settings.ingest.interviewer),
-                  ChunkSettings(target_chars=cs.target_chars, max_chars=cs.max_chars, min_chars=cs.min_chars))
+    spans = excerpt_spans(src.text, interviewer_names(project.settings.ingest.interviewer, src.attributes),
+                          project.settings.chunking, name=src.name)
     if kind not in SOURCE_KINDS:
-        kind = "interview" if len({s.speaker for s in spans if s.speaker}) >= 2 else "document"
+        kind = guess_kind(spans)
     project.store.update_source_attributes(int(src.id), src.attributes, kind)
-    return project.store.add_excerpts([
-        Excerpt(source_id=int(src.id), ordinal=i, start=s.start, end=s.end, text=src.text[s.start:s.end],
-                speaker=s.speaker, is_interviewer=s.is_interviewer, page=s.page, time=s.time,
-                context_start=s.context_start, context_end=s.context_end)
-        for i, s in enumerate(spans)
-    ])
+    return project.store.add_excerpts(excerpt_records(src, spans))
 
 
 def _best_excerpt(excerpts: list, start: int, end: int) -> int | None:
@@ -204,10 +186,15 @@ def _write_notes(store, parsed: Parsed, targets: dict[str, dict[str, int]], code
         if note.name.startswith(CRITERIA_PREFIX) and places[0][0] == "code" and places[0][1]:
             _criteria_into_code(store, int(places[0][1]), note.text)
             continue
+        memo = None  # one memo per note: written on its first target, linked to the others
         for kind, target in dict.fromkeys(places):
             if kind != "project" and target is None:
                 report.warnings.append(f"note {note.name!r}: its {kind} was not imported; kept as a project memo")
                 kind = "project"
+            if memo is not None:
+                if (kind, target) != (memo.target_type, memo.target_id):
+                    store.add_memo_link(int(memo.id), kind, target, memo.created_at)
+                continue
             memo = store.add_memo(Memo(target_type=kind, target_id=target, text=_note_text(note),
                                        author=note.author or "import"))
             if _guid_ok(note.guid) and note.guid not in used:
@@ -237,36 +224,13 @@ def _criteria_into_code(store, code_id: int, text: str) -> None:
 
 def import_qdc(project, path: str | Path) -> ImportReport:
     """Merge a codebook-only `.qdc` (urn:QDA-XML:codebook:1.0, or a .qdpx's CodeBook) into the
-    project by code name, like a codebook CSV/YAML import; new codes keep the file's GUIDs."""
-    from assistant.coding.codebook import CodeSpec, import_specs
+    project by code name; new codes keep the file's GUIDs. The same reader and merge as `thematic
+    codebook import x.qdc` (`codebook_files.import_codebook`): one naming rule, one refusal."""
+    from assistant.coding.codebook import import_specs
+    from assistant.exchange.refi.qdc import read_qdc
 
-    path = Path(path)
-    data = _Archive(path).qde() if zipfile.is_zipfile(path) else path.read_bytes()
-    root = parse_xml(data, path.name)
-    books = [root] if _ln(root) == "CodeBook" else _kids(root, "CodeBook")
-    warnings: list[str] = []
-    codes = [c for b in books for cs in _kids(b, "Codes") for c in parse_codes(cs, warnings)]
-    if not codes:
-        raise ExchangeError(f"{path.name}: no <CodeBook><Codes> found")
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    specs = []
-    for c in codes:
-        base = c.name.replace(">", "-")
-        if base.casefold() in taken and c.parent:
-            base = f"{base} ({names.get(c.parent, 'parent')})"
-        names[c.guid] = _unique(base, taken)
-        if names[c.guid] != c.name:
-            warnings.append(f"code {c.name!r} renamed {names[c.guid]!r}")
-        specs.append(CodeSpec(name=names[c.guid], parent=names.get(c.parent) if c.parent else None,
-                              **split_description(c.definition), colour=_colour(c.colour), guid=c.guid,
-                              row=f"Code {c.guid}"))
-    with project.store.transaction():
-        result = import_specs(project, specs, origin=str(path))
-        by_name = {c.name.casefold(): c for c in project.store.list_codes()}
-        for spec in specs:
-            if spec.name in result.added and _guid_ok(spec.guid or ""):
-                project.store.set_entity_guid("codes", by_name[spec.name.casefold()].id, spec.guid)
+    specs, warnings = read_qdc(path, zip_limits(project.settings.ingest))
+    result = import_specs(project, specs, origin=str(path))
     return ImportReport(project=str(project.folder), counts={
         "added": len(result.added), "updated": len(result.updated), "unchanged": len(result.unchanged)},
         warnings=warnings)
