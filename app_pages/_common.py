@@ -206,7 +206,7 @@ def sidebar(project: Project) -> None:
         )
         orphaned = counts.get("codings_orphaned", 0)
         if orphaned:
-            page_link("corpus", f"{orphaned} orphaned coding{'s' if orphaned != 1 else ''} to re-attach or dismiss",
+            page_link("corpus", f"{orphaned} orphaned coding{'s' if orphaned != 1 else ''} to review",
                       {"orphans": "all"}, ":material/link_off:")
         render.caption(f"Analyst: {project.analyst} · AI: {engine_label(project)}")
         if project.needs_analyst_name():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import signal
@@ -270,7 +271,9 @@ def _cache_rows(path: Path) -> int:
 
 def _bomb_member(zf: zipfile.ZipFile, name: str, mb: int, prefix: bytes = b"", suffix: bytes = b"") -> None:
     """A member that inflates to `mb` MiB from a few hundred KB, written in a stream."""
-    with zf.open(zipfile.ZipInfo(name), "w", force_zip64=True) as fh:
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zf.open(info, "w", force_zip64=True) as fh:
         fh.write(prefix)
         chunk = b"A" * (1 << 20)
         for _ in range(mb):
@@ -329,7 +332,8 @@ def trial_csv_doubled_quotes(tmp: Path) -> Outcome:
         w = csv.writer(fh, quoting=csv.QUOTE_ALL)
         w.writerow(["id", "question", "text"])
         w.writerows([("r1", "Q1", answer.strip()), ("r2", "Q1", "Fine."), ("r3", "Q1", "The staff were kind.")])
-    r = cli("ingest", str(src), "--project", str(project))
+    r = cli("ingest", str(src), "--text-column", "text", "--id-column", "id", "--question-column", "question",
+            "--project", str(project))
     with db(project) as conn:
         texts = [t for (t,) in conn.execute("SELECT text FROM sources")]
     whole = any(answer.strip() in t for t in texts)
@@ -339,7 +343,7 @@ def trial_csv_doubled_quotes(tmp: Path) -> Outcome:
 def trial_ragged_csv(tmp: Path) -> Outcome:
     project, src = init(tmp), tmp / "ragged.csv"
     src.write_text('id,question,text\nr1,Q1,"fine"\nr2,Q1,"a","b","c"\n')
-    r = cli("ingest", str(src), "--project", str(project))
+    r = cli("ingest", str(src), "--text-column", "text", "--id-column", "id", "--project", str(project))
     ok = r.code != 0 and not r.traceback and "ragged.csv" in r.text and "row" in r.text.lower()
     return Outcome(ok, f"exit {r.code}: {_last(r)}")
 
@@ -351,10 +355,14 @@ def trial_hostile_names(tmp: Path) -> Outcome:
         w = csv.writer(fh)
         w.writerow(["id", "participant", "text"])
         w.writerow([hostile, hostile, "The [laughs] ward was cold."])
-    r = cli("ingest", str(src), "--project", str(project))
-    listed = cli("sources", "--project", str(project))
-    ok = r.code == 0 and listed.code == 0 and not listed.traceback and "[bold]**b**[/]" in listed.out.replace("\n", "")
-    return Outcome(ok, f"ingest exit {r.code}; sources exit {listed.code}; hostile name printed verbatim: {ok}")
+    r = cli("ingest", str(src), "--text-column", "text", "--id-column", "id", "--attr-columns", "participant",
+            "--project", str(project))
+    listed = cli("sources", "--project", str(project), env={"COLUMNS": "400"})
+    as_json = cli("sources", "--json", "--project", str(project))
+    names = [s.get("name", "") for s in json.loads(as_json.out or "[]")] if as_json.code == 0 else []
+    exact = any(n.endswith(hostile) for n in names) and hostile in listed.out
+    ok = r.code == 0 and listed.code == 0 and not listed.traceback and exact
+    return Outcome(ok, f"ingest exit {r.code}; sources exit {listed.code}; hostile name printed verbatim: {exact}")
 
 
 def trial_codebook_cp1252(tmp: Path) -> Outcome:

@@ -74,7 +74,7 @@ class BoundedZip:
         self.read_bytes = 0  # unpacked so far through `read`, counted against the total limit
         fileobj = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
         try:
-            self.zf = zipfile.ZipFile(fileobj)  # type: ignore[arg-type]
+            self.zf = zipfile.ZipFile(fileobj)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
             kind = Path(self.label).suffix.lower() or "archive"
             raise ReadError(self.label, f"corrupt or unreadable {kind}: not a readable zip archive ({exc})") from exc

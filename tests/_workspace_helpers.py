@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from coding_helpers import make_project
+from builders import build_coding_project as make_project
 
 from assistant.coding.decisions import add_coding
 from assistant.models import AuditEvent, Coding

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,9 +23,8 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARAL
 for _name, _value in OFFLINE.items():  # before anything imports the Hugging Face libraries
     os.environ.setdefault(_name, _value)
 
-from builders import build_coding_project, build_ui_project, build_writing_project, copy_project
-
-from assistant.project import Project
+if TYPE_CHECKING:  # the builders import the library: only fixtures that build a project pay for it
+    from assistant.project import Project
 
 # Environment variables that would change what a test sees: prefixes and exact names.
 ISOLATED_PREFIXES = ("THEMATIC_", "OPENAI_", "ANTHROPIC_", "OLLAMA_")
@@ -80,6 +80,8 @@ def pdpilot_dir(shared_dir: Path) -> Path:
 @pytest.fixture
 def coding_project(tmp_path: Path) -> Iterator[Project]:
     """The coding project (`builders.build_coding_project`), open; closed after the test."""
+    from builders import build_coding_project
+
     project = build_coding_project(tmp_path)
     yield project
     project.close()
@@ -88,6 +90,8 @@ def coding_project(tmp_path: Path) -> Iterator[Project]:
 @pytest.fixture
 def writing_project(tmp_path: Path) -> Iterator[Project]:
     """The writing project (`builders.build_writing_project`), open; closed after the test."""
+    from builders import build_writing_project
+
     project = build_writing_project(tmp_path / "proj")
     yield project
     project.close()
@@ -98,6 +102,8 @@ def ui_templates(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path
     """`template(full=False, analyst=UI_ANALYST)`: the workspace demo project, built on first use
     and kept for the rest of the test process. Read-only: copy it (`copy_project`, or the
     `ui_project` fixtures) before opening it, since even reading may write a WAL file."""
+    from builders import build_ui_project
+
     built: dict[tuple[bool, str], Path] = {}
 
     def template(full: bool = False, analyst: str = UI_ANALYST) -> Path:
@@ -115,10 +121,82 @@ def ui_templates(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path
 @pytest.fixture
 def ui_project(ui_templates: Callable[..., Path], tmp_path: Path) -> Path:
     """A private copy of the small workspace demo project (three sources), closed, at tmp/proj."""
+    from builders import copy_project
+
     return copy_project(ui_templates(), tmp_path / "proj")
 
 
 @pytest.fixture
 def ui_project_full(ui_templates: Callable[..., Path], tmp_path: Path) -> Path:
     """A private copy of the full workspace demo project (the whole demo corpus), at tmp/proj."""
+    from builders import copy_project
+
     return copy_project(ui_templates(full=True), tmp_path / "proj")
+
+
+# --- the third-party PDFs' text layers, extracted once per run ------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_pdf_text_layers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The PDFs under `../shared` are third-party files no test changes, and pypdf takes seconds
+    to extract each one's text layer; two modules read the same seven interviews (the reader's
+    test and the command-line ingest). So the raw page texts of those files -- only those, only
+    pypdf's step -- are extracted once per test run and shared by the xdist workers through files
+    in the run's temporary folder (never kept between runs). Everything after extraction
+    (cleaning, paragraphs, page offsets, speaker turns, the ingest) still runs in every test.
+
+    Workers asking at the same time split the work: asked for P1.pdf, a worker first extracts
+    each of P1..P7 that no one has extracted or is extracting, then waits for the one it needs."""
+    import hashlib
+    import json
+    import re
+    from contextlib import suppress
+
+    try:
+        from filelock import FileLock
+
+        from index.readers import pdf
+    except ImportError:  # pragma: no cover - filelock comes with the Hugging Face libraries
+        yield
+        return
+    original = getattr(pdf, "_extract", None)
+    if original is None or not SHARED.exists():
+        yield
+        return
+    # under xdist each worker's basetemp sits in the run's own folder, shared by the workers
+    run_dir = tmp_path_factory.getbasetemp()
+    cache = (run_dir.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_dir) / "pdf-text-layers"
+    cache.mkdir(exist_ok=True)
+    shared = SHARED.resolve()
+
+    def cached(path: Path) -> Path:
+        return cache / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.json"
+
+    def fill(path: Path, out: Path) -> None:
+        """Extract `path` into `out` unless done; the caller holds out's lock."""
+        if not out.exists():
+            tmp = out.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(original(path)), encoding="utf-8")
+            os.replace(tmp, out)
+
+    def extract(path: Path) -> list[str]:
+        path = Path(path)
+        if not path.resolve().is_relative_to(shared):
+            return original(path)
+        series = re.compile(re.sub(r"\d+", r"\\d+", re.escape(path.name)))  # P1.pdf -> P\d+\.pdf
+        for peer in sorted(p for p in path.parent.iterdir() if series.fullmatch(p.name)):
+            out = cached(peer)
+            # Timeout: another worker is extracting it. A file that fails is not cached: asked
+            # for, it fails below as the reader would.
+            with suppress(Exception), FileLock(f"{out}.lock", timeout=0):
+                fill(peer, out)
+        out = cached(path)
+        with FileLock(f"{out}.lock"):  # wait for the worker extracting it, if one is
+            fill(path, out)  # raises as the reader would for a damaged file
+            return json.loads(out.read_text(encoding="utf-8"))
+
+    extract.__wrapped__ = original  # type: ignore[attr-defined]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pdf, "_extract", extract)
+        yield

@@ -159,7 +159,7 @@ def test_unknown_coder_is_a_clear_error(pdpilot_project):
 
 
 def test_analyst_vs_offline_engine_agreement(tmp_path):
-    from coding_helpers import make_project
+    from builders import build_coding_project as make_project
 
     from assistant.coding.agreement import coder_codings
     from assistant.coding.decisions import add_coding
@@ -249,7 +249,7 @@ def _survey_coder(uncoded_by_bob: frozenset[int] = frozenset(), stray: bool = Fa
     bob, 12-19 neither. Every answer without it gets "Other", so both coders coded every answer
     (unless bob leaves some of the improve-answers uncoded). `stray`: alice also puts Waiting times
     on one "What went well?" answer, outside the code's scope."""
-    from survey_helpers import IMPROVE
+    from builders import IMPROVE
 
     def coder(name: str, i: int, question: str) -> list[str]:
         if question == IMPROVE:
@@ -263,7 +263,7 @@ def _survey_coder(uncoded_by_bob: frozenset[int] = frozenset(), stray: bool = Fa
 
 
 def _survey(tmp_path, **kw):
-    from survey_helpers import IMPROVE, build_survey
+    from builders import IMPROVE, build_survey
 
     from assistant.coding.codebook import CodeSpec
 
@@ -340,7 +340,7 @@ def test_assigned_unit_left_uncoded_counts_as_absent(tmp_path):
 
 
 def test_scope_by_source_attribute(tmp_path):
-    from survey_helpers import build_survey
+    from builders import build_survey
 
     from assistant.coding.codebook import CodeSpec
 

@@ -315,7 +315,7 @@ def test_upload_asks_before_replacing_a_source_with_codings(project_dir: Path) -
     assert new != raw and keep in new
     at = app()
     at.file_uploader(key="upload_files").set_value((P01, new.encode(), "text/plain")).run()
-    add = lambda: next(b for b in at.button if b.label == "Add uploaded files").click().run()  # noqa: E731
+    add = lambda: next(b for b in at.button if b.label == "Add uploaded files").click().run()
     add()
     assert not at.exception, [e.message for e in at.exception]
     assert any("replaces 1 source that carries codings" in w.value for w in at.warning)
@@ -378,7 +378,7 @@ def test_orphan_panel_reattaches_and_dismisses_through_the_library(project_dir: 
     at.query_params["orphans"] = "all"  # the sidebar's link
     at.run()
     assert not at.exception, [e.message for e in at.exception]
-    assert any("2 orphaned codings" in shown(link.proto.label) for link in at.sidebar.get("page_link"))
+    assert any("2 orphaned codings to review" in shown(link.proto.label) for link in at.sidebar.get("page_link"))
     assert any("Orphaned codings (2)" in m.value for m in at.markdown)
     bodies = " ".join(h.proto.body for h in at.get("html"))
     assert html.escape(lose) in bodies and f">{html.escape(words)}</mark>" in bodies  # old words, suggested place

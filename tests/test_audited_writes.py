@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _writing_project import build_project
+from builders import build_writing_project as build_project
 
 from assistant.coding import decisions
 from assistant.corpus.attributes import set_attributes
@@ -90,6 +90,7 @@ CASES: list[tuple[str, Callable[[Project], Any], Callable[[Project, Any], Any], 
     ("conversation-clear", lambda p: conversation.append(p, {"question": "q?"}),
      lambda p, _: conversation.clear(p), "conversation.clear"),
     ("settings-save", lambda p: None, lambda p, _: p.save_settings(), "settings"),
+    ("analyst-set", lambda p: None, lambda p, _: p.set_analyst("Dr Test"), "analyst.set"),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from _workspace_helpers import make_project, no_audit, one_audit
-from coding_helpers import excerpt_with
+from builders import excerpt_with
 from typer.testing import CliRunner
 
 from assistant.cli import app

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from coding_helpers import make_project
+from builders import build_coding_project as make_project
 from typer.testing import CliRunner
 
 from assistant.cli import app

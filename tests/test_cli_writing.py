@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _writing_project import build_project
+from builders import build_writing_project as build_project
 from typer.testing import CliRunner
 
 from assistant.cli import app

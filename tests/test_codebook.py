@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from coding_helpers import CODES, make_project
+from builders import CODES
+from builders import build_coding_project as make_project
 from lxml import etree
 
 from assistant.coding.codebook import (

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from coding_helpers import excerpt_with, make_project
+from builders import build_coding_project as make_project
+from builders import excerpt_with
 
 from assistant.coding import decisions
 from assistant.coding.suggest import ai_codings

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from coding_helpers import make_project
+from builders import build_coding_project as make_project
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant.errors import LLMError

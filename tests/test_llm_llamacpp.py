@@ -7,7 +7,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from coding_helpers import excerpt_with, make_project
+from builders import build_coding_project as make_project
+from builders import excerpt_with
 
 from assistant.coding.suggest import SuggestContext
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _writing_project import add_coding, build_project
+from builders import add_coding
+from builders import build_writing_project as build_project
 
 from assistant.verbatim import is_verbatim
 from assistant.writing.attribution import Attributor, fill_template

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from assistant.corpus.reanchor import reanchor, suggest_span, word_ratio
-from assistant.verbatim import snap_to_words
 from assistant.models import Coding
+from assistant.verbatim import snap_to_words
 
 
 def _coding(text: str, quote: str, cid: int = 1, occurrence: int = 0, **kw) -> Coding:

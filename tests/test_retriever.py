@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _writing_project import build_project
+from builders import build_writing_project as build_project
 
 from assistant.corpus.retriever import ThematicRetriever
 

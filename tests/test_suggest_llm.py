@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from coding_helpers import excerpt_with, make_project
+from builders import build_coding_project as make_project
+from builders import excerpt_with
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from coding_helpers import make_project
+from builders import build_coding_project as make_project
 
 from assistant.coding.precode import precode
 from assistant.coding.suggest import list_suggestions, suggest_source
@@ -131,7 +131,7 @@ def test_bm25_lexical_scores_the_code_words_and_unseen_texts_alike() -> None:
 
 
 def test_question_scoped_code_is_only_suggested_on_its_question(tmp_path: Path) -> None:
-    from survey_helpers import IMPROVE, WELL, build_survey
+    from builders import IMPROVE, WELL, build_survey
 
     from assistant.coding.codebook import CodeSpec
 

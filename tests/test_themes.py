@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _writing_project import add_coding, build_project
+from builders import add_coding
+from builders import build_writing_project as build_project
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant.verbatim import is_verbatim

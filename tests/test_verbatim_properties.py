@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from _writing_project import build_project
+from builders import build_writing_project as build_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -138,7 +138,7 @@ def test_locate_returns_source_characters(data, text):
 
 
 def test_theme_drafts_with_scripted_fabrications(tmp_path):
-    from _writing_project import add_coding
+    from builders import add_coding
 
     from assistant.writing.themes import draft_themes_report
 

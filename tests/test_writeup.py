@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _writing_project import build_project
+from builders import build_writing_project as build_project
 from docx import Document
 
 from assistant.errors import ThematicError

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from assistant.cli.common import (
     FilterOpt,
     JsonOpt,
     ProjectOpt,
+    Table,
     console,
     handle_errors,
     open_project,

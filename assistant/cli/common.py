@@ -22,7 +22,8 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.table import Table as _RichTable
 from rich.text import Text
 
 from assistant.errors import ThematicError
@@ -58,14 +59,24 @@ class _Console(Console):
         kwargs["markup"] = kwargs["emoji"] = kwargs["highlight"] = False
         return super().render_str(visible(text), **kwargs)
 
-    @property  # type: ignore[override]
-    def width(self) -> int:
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = Console.size.fget(self)  # type: ignore[attr-defined]
         cols = os.environ.get("COLUMNS", "")
-        return int(cols) if cols.isdigit() else Console.width.fget(self)  # type: ignore[attr-defined]
+        return ConsoleDimensions(int(cols), dims.height) if cols.isdigit() else dims
 
-    @width.setter
-    def width(self, value: int) -> None:
-        Console.width.fset(self, value)  # type: ignore[attr-defined]
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+class Table(_RichTable):
+    """A Rich table whose cells fold onto the next line instead of being cut with "…": a source
+    name, a code or a quote in a table is printed whole, however narrow the terminal."""
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(*args, **kwargs)
 
 
 console = _Console()

@@ -16,11 +16,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from assistant.cli.common import (
     JsonOpt,
     ProjectOpt,
+    Table,
     console,
     err_console,
     handle_errors,
@@ -108,6 +108,8 @@ def ingest(
     id_column: Annotated[str | None, typer.Option(help="CSV/XLSX: column identifying the respondent.")] = None,
     attr_columns: Annotated[str | None, typer.Option(help="CSV/XLSX: comma-separated attribute columns.")] = None,
     question_column: Annotated[str | None, typer.Option(help="CSV/XLSX (long format): question column.")] = None,
+    csv_delimiter: Annotated[str | None, typer.Option(help="CSV: the delimiter (one character, or 'tab'); default: comma, RFC 4180.")] = None,
+    csv_dialect: Annotated[str | None, typer.Option(help="CSV: excel, excel-tab or unix.")] = None,
     no_index: Annotated[bool, typer.Option("--no-index", help="Skip embedding/indexing (do it later with `thematic reindex`).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would happen (to codings too); change nothing.")] = False,
     json_out: JsonOpt = False,
@@ -123,7 +125,7 @@ def ingest(
             max_unpacked_mb=proj.settings.ingest.max_unpacked_mb,
             max_unpack_ratio=proj.settings.ingest.max_unpack_ratio, id_column=id_column, text_column=text_column,
             attr_columns=[c.strip() for c in (attr_columns or "").split(",") if c.strip()],
-            question_column=question_column,
+            question_column=question_column, csv_delimiter=csv_delimiter, csv_dialect=csv_dialect,
         )
         if dry_run:
             plan = plan_ingest(proj, paths, kind=kind, meta=meta, attributes=attributes, read_options=options)

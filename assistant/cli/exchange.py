@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from assistant.cli.common import (
     JsonOpt,
     ProjectOpt,
+    Table,
     console,
     handle_errors,
     open_project,

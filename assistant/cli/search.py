@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from assistant.cli.common import (
     FilterOpt,
     JsonOpt,
     ProjectOpt,
+    Table,
     console,
     open_project,
     parse_filters,

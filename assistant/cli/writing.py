@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from assistant.cli.common import (
     FilterOpt,
     JsonOpt,
     ProjectOpt,
+    Table,
     console,
     open_project,
     parse_filters,

@@ -233,9 +233,9 @@ def _labels(codings: list[Coding], excerpts: list[StoredExcerpt], overlap: float
         for e in by_source.get(c.source_id, []):
             if e.end <= c.start or e.start >= c.end:
                 continue
-            coded.add(int(e.id))  # type: ignore[arg-type]
+            coded.add(e.id)
             if _applies(c, e, overlap):
-                applied.setdefault(int(e.id), set()).add(c.code_id)  # type: ignore[arg-type]
+                applied.setdefault(e.id, set()).add(c.code_id)
     return coded, applied
 
 
@@ -361,9 +361,9 @@ def assigned_source_ids(project: Project, sources: Iterable[int | str] | None = 
     """The sources assigned to both coders: those named (ids or names) plus those matching
     `filters` (search filter semantics: attributes, `kind`, `source`; a list means any of)."""
     store = project.store
-    out = {int(store.get_source(ref).id) for ref in (sources or [])}  # type: ignore[arg-type]
+    out = {store.get_source(ref).id for ref in (sources or [])}
     if filters:
-        out |= {int(s.id) for s in store.list_sources() if matches_filters(source_meta(s), filters)}  # type: ignore[arg-type]
+        out |= {s.id for s in store.list_sources() if matches_filters(source_meta(s), filters)}
     return out
 
 
@@ -396,7 +396,7 @@ def compare(project: Project, coder_a: str, coder_b: str, overlap: float = 0.5,
         assigned = assigned_source_ids(project, assigned_sources, assigned_filters)
     if assigned is not None:
         either = coded_a | coded_b
-        units = sorted(int(e.id) for e in excerpts  # type: ignore[arg-type]
+        units = sorted(e.id for e in excerpts
                        if e.source_id in assigned and (not e.is_interviewer or e.id in either))
         basis: UnitsBasis = "assigned"
         units_rule = UNITS_ASSIGNED.format(n=len(assigned), s="" if len(assigned) == 1 else "s")
@@ -405,7 +405,7 @@ def compare(project: Project, coder_a: str, coder_b: str, overlap: float = 0.5,
         basis, units_rule = "all", UNITS_ALL
     comp = Comparison(excerpts, ca, cb, coded_a, coded_b, applied_a, applied_b, units, basis, units_rule,
                       len(assigned) if assigned is not None else None)
-    codes = {int(c.id): c for c in store.list_codes(include_inactive=True)}  # type: ignore[arg-type]
+    codes = {c.id: c for c in store.list_codes(include_inactive=True)}
     code_ids = sorted({k for u in units for k in applied_a.get(u, set()) | applied_b.get(u, set())})
     in_scope = _ScopeCheck(project, excerpts)
     for code_id in code_ids:
@@ -432,13 +432,13 @@ class _ScopeCheck:
 
     def __init__(self, project: Project, excerpts: list[StoredExcerpt]):
         self.project = project
-        self.by_id = {int(e.id): e for e in excerpts}  # type: ignore[arg-type]
-        self.sources: dict[int, Source] = {int(s.id): s for s in project.store.list_sources()}  # type: ignore[arg-type]
+        self.by_id = {e.id: e for e in excerpts}
+        self.sources: dict[int, Source] = {s.id: s for s in project.store.list_sources()}
         self._texts: dict[int, str] | None = None
         self._questions: dict[int, str | None] = {}
 
     def question(self, e: StoredExcerpt) -> str | None:
-        eid = int(e.id)  # type: ignore[arg-type]
+        eid = e.id
         if eid not in self._questions:
             if self._texts is None and e.context_start is not None:
                 self._texts = self.project.store.source_texts()
@@ -466,7 +466,7 @@ def agreement_report(project: Project, coder_a: str, coder_b: str, overlap: floa
     comp = compare(project, coder_a, coder_b, overlap, assigned_sources, assigned_filters)
     names = {c.id: c.name for c in project.store.list_codes(include_inactive=True)}
     keep: dict[int, dict[int, list[tuple[int, int]]]] = {}
-    by_id = {int(e.id): e for e in comp.excerpts}  # type: ignore[arg-type]
+    by_id = {e.id: e for e in comp.excerpts}
     for cu in comp.per_code:
         if cu.basis == "scope":
             spans: dict[int, list[tuple[int, int]]] = {}
@@ -527,7 +527,7 @@ def disagreements(project: Project, coder_a: str, coder_b: str, overlap: float =
     units_of = {cu.code_id: set(cu.units) for cu in comp.per_code if only is None or cu.code_id == only}
     out: list[Disagreement] = []
     for e in comp.excerpts:
-        eid = int(e.id)  # type: ignore[arg-type]
+        eid = e.id
         a, b = comp.applied_a.get(eid, set()), comp.applied_b.get(eid, set())
         for code_id in sorted(a ^ b):
             if eid not in units_of.get(code_id, ()):

@@ -55,7 +55,7 @@ def set_blind(project: Project, coder: str, sources: Iterable[int | str], on: bo
     if is_ai_coder(coder):
         raise ThematicError(f"{coder} is the AI: blind mode is for human coders")
     with store.transaction():
-        ids = list(dict.fromkeys(int(store.get_source(s).id) for s in sources))  # type: ignore[arg-type]
+        ids = list(dict.fromkeys(store.get_source(s).id for s in sources))
         now = utcnow()
         change = store.open_blind_period if on else store.close_blind_period
         changed = [sid for sid in ids if change(coder, sid, now)]
@@ -70,13 +70,13 @@ def blind_sources(project: Project, coder: str) -> set[int]:
 
 
 def is_blind(project: Project, coder: str, source: int | str) -> bool:
-    sid = int(project.store.get_source(source).id)  # type: ignore[arg-type]
+    sid = project.store.get_source(source).id
     return bool(project.store.blind_periods(coder=coder, source_id=sid, open_only=True))
 
 
 def blind_periods(project: Project, coder: str | None = None, source: int | str | None = None) -> list[BlindPeriod]:
     """Every blind period (open ones have no `ended_at`), by coder and source name."""
-    sid = int(project.store.get_source(source).id) if source is not None else None  # type: ignore[arg-type]
+    sid = project.store.get_source(source).id if source is not None else None
     return project.store.blind_periods(coder=coder, source_id=sid)
 
 
@@ -93,7 +93,7 @@ def visibility(project: Project, viewer: str | None) -> Callable[[Coding], bool]
 
 def visible_codings(project: Project, coder: str, source: int | str, status: str | None = "active") -> list[Coding]:
     """The codings of a source that `coder` may see: all of them, or only their own while blind."""
-    sid = int(project.store.get_source(source).id)  # type: ignore[arg-type]
+    sid = project.store.get_source(source).id
     seen = visibility(project, coder)
     return [c for c in project.store.list_codings(source_id=sid, status=status) if seen(c)]
 
@@ -177,7 +177,7 @@ def comparison_independence(project: Project, coder_a: str, coder_b: str) -> Ind
     """Whether comparing `coder_a` with `coder_b` is a comparison of independent judgements, over
     the sources both coded; when not, one sentence per reason and the sources concerned."""
     suggestions = project.store.list_suggestions(status=None)
-    by_id = {int(s.id): s for s in suggestions}  # type: ignore[arg-type]
+    by_id = {s.id: s for s in suggestions}
     known = ({c["name"] for c in project.store.list_coders()} | {c.coder for c in project.store.list_codings(status=None)}
              | {ai_coder_name(s.engine, s.model) for s in suggestions})
     for name in (coder_a, coder_b):

@@ -302,7 +302,7 @@ def update_code(project: Project, ref: str | int, actor: str | None = None, **fi
     fields = _checked_colour(old.name, fields)
     new = old.model_copy(update=fields)
     if "parent_id" in fields:
-        _check_no_cycle(project, old.id, fields["parent_id"])  # type: ignore[arg-type]
+        _check_no_cycle(project, old.id, fields["parent_id"])
     with store.transaction():
         store.update_code(new)
         store.audit(actor or project.analyst, "code.update", "code", old.id,
@@ -338,7 +338,7 @@ def merge_codes(project: Project, source: str | int, target: str | int, actor: s
     if src.id == dst.id:
         raise CodebookError("cannot merge a code into itself")
     with store.transaction():
-        moved = store.recode(src.id, dst.id)  # type: ignore[arg-type]
+        moved = store.recode(src.id, dst.id)
         for child in store.list_codes():
             if child.parent_id == src.id and child.id != dst.id:
                 store.update_code(child.model_copy(update={"parent_id": dst.id}))

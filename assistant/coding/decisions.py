@@ -13,7 +13,14 @@ from __future__ import annotations
 from typing import Literal
 
 from assistant.errors import NotFound, ThematicError, VerificationError
-from assistant.models import Coding, Decision, Excerpt, Suggestion
+from assistant.models import (
+    Coding,
+    Decision,
+    Excerpt,
+    StoredDecision,
+    StoredSuggestion,
+    Suggestion,
+)
 from assistant.project import Project
 from assistant.verbatim import is_verbatim, locate, snap_to_words
 
@@ -25,7 +32,7 @@ def _trace(s: Suggestion) -> dict:
             "run_id": s.run_id, "score": s.score}
 
 
-def _pending(project: Project, suggestion_id: int) -> Suggestion:
+def _pending(project: Project, suggestion_id: int) -> StoredSuggestion:
     s = project.store.get_suggestion(suggestion_id)
     if s.status != "pending":
         raise ThematicError(f"suggestion {suggestion_id} is already {s.status}; undo that decision first")
@@ -40,9 +47,9 @@ def _code_for(project: Project, s: Suggestion, analyst: str) -> int:
     want = name_key(s.proposed_name or "")
     existing = [c for c in project.store.list_codes() if name_key(c.name) == want]
     if existing:
-        return int(existing[0].id)  # type: ignore[arg-type]
-    return int(add_code(project, s.proposed_name or "new code", definition=s.proposed_definition or "",  # type: ignore[arg-type]
-                        actor=analyst).id)
+        return existing[0].id
+    return add_code(project, s.proposed_name or "new code", definition=s.proposed_definition or "",
+                    actor=analyst).id
 
 
 def accept(project: Project, suggestion_id: int, analyst: str | None = None, note: str = "",
@@ -61,7 +68,7 @@ def accept(project: Project, suggestion_id: int, analyst: str | None = None, not
         coding = _write_coding(project, s.source_id, ex, code_id, start, end, analyst, "suggestion", s.id)
         d = store.add_decision(Decision(suggestion_id=s.id, action="accept", analyst=analyst, code_id=code_id,
                                         source_id=s.source_id, start=start, end=end, note=note))
-        store.set_suggestion_status(s.id, "accepted")  # type: ignore[arg-type]
+        store.set_suggestion_status(s.id, "accepted")
         store.audit(analyst, "decision.accept", "suggestion", s.id, decision_id=d.id, coding_id=coding.id,
                     code_id=code_id, note=note, **_trace(s))
     return coding
@@ -73,7 +80,7 @@ def reject(project: Project, suggestion_id: int, analyst: str | None = None, not
         s = _pending(project, suggestion_id)
         d = store.add_decision(Decision(suggestion_id=s.id, action="reject", analyst=analyst, code_id=s.code_id,
                                         source_id=s.source_id, note=note))
-        store.set_suggestion_status(s.id, "rejected")  # type: ignore[arg-type]
+        store.set_suggestion_status(s.id, "rejected")
         store.audit(analyst, "decision.reject", "suggestion", s.id, decision_id=d.id, code_id=s.code_id,
                     note=note, **_trace(s))
     return d
@@ -109,14 +116,14 @@ def edit(project: Project, suggestion_id: int, code: str | int | None = None, st
         s = _pending(project, suggestion_id)
         ex = store.get_excerpt(s.excerpt_id)
         src = store.get_source(s.source_id)
-        code_id = int(store.get_code(code).id) if code is not None else _code_for(project, s, analyst)  # type: ignore[arg-type]
+        code_id = store.get_code(code).id if code is not None else _code_for(project, s, analyst)
         st = start if start is not None else ex.start
         en = end if end is not None else (st + len(text) if text is not None and start is not None else ex.end)
         st, en = snap_span(src.text, st, en, text)
         coding = _write_coding(project, s.source_id, ex, code_id, st, en, analyst, "suggestion", s.id)
         d = store.add_decision(Decision(suggestion_id=s.id, action="edit", analyst=analyst, code_id=code_id,
                                         source_id=s.source_id, start=st, end=en, note=note))
-        store.set_suggestion_status(s.id, "edited")  # type: ignore[arg-type]
+        store.set_suggestion_status(s.id, "edited")
         store.audit(analyst, "decision.edit", "suggestion", s.id, decision_id=d.id, coding_id=coding.id,
                     code_id=code_id, original_code_id=s.code_id, start=st, end=en, note=note, **_trace(s))
     return coding
@@ -128,10 +135,10 @@ def add_coding(project: Project, source: str | int, start: int, end: int, code: 
     store, analyst = project.store, analyst or project.analyst
     with store.transaction():
         src = store.get_source(source)
-        code_id = int(store.get_code(code).id)  # type: ignore[arg-type]
+        code_id = store.get_code(code).id
         st, en = snap_span(src.text, start, end, text)
-        ex = _excerpt_at(project, src.id, st, en)  # type: ignore[arg-type]
-        coding = _write_coding(project, src.id, ex, code_id, st, en, analyst, "manual", None)  # type: ignore[arg-type]
+        ex = _excerpt_at(project, src.id, st, en)
+        coding = _write_coding(project, src.id, ex, code_id, st, en, analyst, "manual", None)
         d = store.add_decision(Decision(action="add", analyst=analyst, code_id=code_id, source_id=src.id,
                                         start=st, end=en, note=note))
         store.audit(analyst, "decision.add", "coding", coding.id, decision_id=d.id, code_id=code_id,
@@ -147,14 +154,14 @@ def undo(project: Project, decision_id: int, analyst: str | None = None, note: s
         raise NotFound(f"no decision {decision_id}")
     d = matches[0]
     with store.transaction():  # checked inside the write lock: two tabs cannot both undo it
-        if is_undone(project, int(d.id)):  # type: ignore[arg-type]
+        if is_undone(project, d.id):
             raise ThematicError(f"decision {decision_id} was already undone")
         removed = []
         for c in store.list_codings(status="active", source_id=d.source_id):
             by_suggestion = d.suggestion_id is not None and c.suggestion_id == d.suggestion_id
             by_hand = d.action == "add" and c.origin == "manual" and (c.start, c.end, c.code_id) == (d.start, d.end, d.code_id)
             if c.coder == d.analyst and (by_suggestion or by_hand):
-                store.set_coding_status(c.id, "removed")  # type: ignore[arg-type]
+                store.set_coding_status(c.id, "removed")
                 removed.append(c.id)
         if d.suggestion_id is not None:
             store.set_suggestion_status(d.suggestion_id, "pending")
@@ -168,7 +175,7 @@ def is_undone(project: Project, decision_id: int) -> bool:
     return any(e.action == UNDO_ACTION for e in project.store.list_audit("decision", decision_id))
 
 
-def undoable(project: Project, analyst: str | None = None) -> list[Decision]:
+def undoable(project: Project, analyst: str | None = None) -> list[StoredDecision]:
     """The analyst's decisions not yet undone, newest first: what "Undo" walks back through, read
     from the store so it works after a reload, from another tab or from the command line."""
     who = analyst or project.analyst
@@ -179,7 +186,7 @@ def undoable(project: Project, analyst: str | None = None) -> list[Decision]:
 def undo_last(project: Project, analyst: str | None = None, note: str = "") -> Decision | None:
     """Undo the analyst's most recent decision still standing; None when there is none."""
     todo = undoable(project, analyst)
-    return undo(project, int(todo[0].id), analyst=analyst, note=note) if todo else None  # type: ignore[arg-type]
+    return undo(project, todo[0].id, analyst=analyst, note=note) if todo else None
 
 
 def last_decision(project: Project, suggestion_id: int) -> Decision | None:

@@ -25,7 +25,7 @@ from assistant.coding.segments import (
 )
 from assistant.corpus.view import source_matches
 from assistant.errors import ThematicError
-from assistant.models import Coding, MatrixCell, MatrixRow, MatrixTable
+from assistant.models import MatrixCell, MatrixRow, MatrixTable, StoredCoding
 from assistant.plain import csv_rows
 from assistant.project import Project
 from index.storage import write_text_atomic
@@ -50,8 +50,8 @@ def matrix(project: Project, attribute: str, *, codes: Sequence[int | str] | Non
     store = project.store
     all_codes = store.list_codes()
     tree = code_tree(all_codes)
-    by_id = {int(c.id): c for c in all_codes}  # type: ignore[arg-type]
-    rows_ids = [int(store.get_code(c).id) for c in codes] if codes else tree.parents_first()  # type: ignore[arg-type]
+    by_id = {c.id: c for c in all_codes}
+    rows_ids = [store.get_code(c).id for c in codes] if codes else tree.parents_first()
     inactive = [by_id.get(i) is None for i in rows_ids]
     if any(inactive):
         raise ThematicError("a matrix row must be an active code")
@@ -59,10 +59,10 @@ def matrix(project: Project, attribute: str, *, codes: Sequence[int | str] | Non
     places = place_codings(project, codings)
     codings = filter_codings(codings, places, filters)
     key = _column_key(attribute, [p for p in places.values()])
-    column_of = {int(c.id): key(places[int(c.id)]) for c in codings}  # type: ignore[arg-type]
-    grid: dict[int, dict[str, list[Coding]]] = {}
+    column_of = {c.id: key(places[c.id]) for c in codings}
+    grid: dict[int, dict[str, list[StoredCoding]]] = {}
     for c in codings:
-        grid.setdefault(c.code_id, {}).setdefault(column_of[int(c.id)], []).append(c)  # type: ignore[arg-type]
+        grid.setdefault(c.code_id, {}).setdefault(column_of[c.id], []).append(c)
     names = {k: c.name for k, c in by_id.items()}
     values = set(column_of.values()) | _source_values(project, attribute, key, filters)
     columns = sorted(values - {NONE}, key=str.casefold) + ([NONE] if NONE in values else [])
@@ -73,9 +73,9 @@ def matrix(project: Project, attribute: str, *, codes: Sequence[int | str] | Non
         rows.append(MatrixRow(code_id=cid, code=names[cid], path=tree.path(cid, names), depth=tree.depth(cid),
                               cells={col: _cell(per_col[col], count, places) for col in columns},
                               total=_cell([c for col in columns for c in per_col[col]], count, places)))
-    by_col: dict[str, list[Coding]] = {}
+    by_col: dict[str, list[StoredCoding]] = {}
     for c in codings:
-        by_col.setdefault(column_of[int(c.id)], []).append(c)  # type: ignore[arg-type]
+        by_col.setdefault(column_of[c.id], []).append(c)
     totals = {col: _cell(by_col.get(col, []), count, places).count for col in columns}
     return MatrixTable(attribute=attribute, count=count, columns=columns, rows=rows, column_totals=totals,
                        rollup=rollup, filters=dict(filters or {}))
@@ -112,14 +112,14 @@ def _column_key(attribute: str, places: list[CodingPlace]):
     return value
 
 
-def _cell(codings: list[Coding], count: CountBy, places: dict[int, CodingPlace]) -> MatrixCell:
-    ids = sorted(int(c.id) for c in codings)  # type: ignore[arg-type]
+def _cell(codings: list[StoredCoding], count: CountBy, places: dict[int, CodingPlace]) -> MatrixCell:
+    ids = sorted(c.id for c in codings)
     if count == "codings":
         n = len(ids)
     elif count == "sources":
         n = len({c.source_id for c in codings})
     else:
-        n = len({w for c in codings if (w := participant_of(places[int(c.id)].source))})  # type: ignore[arg-type]
+        n = len({w for c in codings if (w := participant_of(places[c.id].source))})
     return MatrixCell(count=n, coding_ids=ids)
 
 

@@ -51,14 +51,14 @@ def resolve_target(project: Project, target_type: str, ref: int | str | None = N
     if ref is None or (isinstance(ref, str) and not ref.strip()):
         raise ThematicError(f"say which {kind} the memo is about")
     if kind == "source":
-        return kind, int(store.get_source(ref).id)  # type: ignore[arg-type]
+        return kind, store.get_source(ref).id
     if kind == "code":
-        return kind, int(store.get_code(ref).id)  # type: ignore[arg-type]
+        return kind, store.get_code(ref).id
     if kind == "theme":
-        return kind, int(store.get_theme(ref).id)  # type: ignore[arg-type]
+        return kind, store.get_theme(ref).id
     if not (isinstance(ref, int) or str(ref).strip().isdigit()):
         raise ThematicError(f"a coding is named by its id, not {ref!r}")
-    return kind, int(store.get_coding(int(ref)).id)  # type: ignore[arg-type]
+    return kind, store.get_coding(int(ref)).id
 
 
 def parse_target(text: str) -> Target:
@@ -82,7 +82,7 @@ class _Labels:
         if kind == "project":
             return MemoTarget(type="project", id=None, label="project")
         if kind == "source":
-            return self._named(kind, tid, self.sources.get(tid))  # type: ignore[arg-type]
+            return self._named(kind, tid, self.sources.get(tid))
         if kind == "code":
             return self._named(kind, tid, self.codes.get(tid))  # type: ignore[arg-type]
         if kind == "theme":
@@ -90,10 +90,10 @@ class _Labels:
         try:
             c = self.store.get_coding(int(tid))  # type: ignore[arg-type]
         except (NotFound, TypeError):
-            return MemoTarget(type="coding", id=tid, label=f"coding #{tid} (deleted)", exists=False)  # type: ignore[arg-type]
+            return MemoTarget(type="coding", id=tid, label=f"coding #{tid} (deleted)", exists=False)
         code = self.codes.get(c.code_id, f"code {c.code_id}")
         src = self.sources.get(c.source_id, f"source {c.source_id}")
-        return MemoTarget(type="coding", id=tid, label=f"coding #{tid}: {code} on {src} [{c.start}:{c.end}]")  # type: ignore[arg-type]
+        return MemoTarget(type="coding", id=tid, label=f"coding #{tid}: {code} on {src} [{c.start}:{c.end}]")
 
     @staticmethod
     def _named(kind: str, tid: int | None, name: str | None) -> MemoTarget:
@@ -104,10 +104,10 @@ class _Labels:
 
 def _views(project: Project, memos: Sequence[StoredMemo]) -> list[MemoView]:
     labels = _Labels(project)
-    links = project.store.memo_links([int(m.id) for m in memos])  # type: ignore[arg-type]
+    links = project.store.memo_links([m.id for m in memos])
     return [
         MemoView(memo=m, targets=[labels.target(m.target_type, m.target_id)]
-                 + [labels.target(k, t) for k, t in links.get(int(m.id), [])])  # type: ignore[arg-type]
+                 + [labels.target(k, t) for k, t in links.get(m.id, [])])
         for m in memos
     ]
 
@@ -133,10 +133,10 @@ def add_memo(project: Project, text: str, target_type: str = "project", target: 
         extra = _new_links(project, [resolve_target(project, k, r) for k, r in links], {(kind, tid)})
         memo = store.add_memo(Memo(target_type=kind, target_id=tid, text=text, author=author))  # type: ignore[arg-type]
         for k, t in extra:
-            store.add_memo_link(int(memo.id), k, t, memo.created_at)  # type: ignore[arg-type]
+            store.add_memo_link(memo.id, k, t, memo.created_at)
         store.audit(author, "memo.add", "memo", memo.id, target_type=kind, target_id=tid,
                     links=[list(x) for x in extra], text=text)
-    return get_memo(project, int(memo.id))  # type: ignore[arg-type]
+    return get_memo(project, memo.id)
 
 
 def edit_memo(project: Project, memo_id: int, text: str, *, actor: str | None = None) -> MemoView:

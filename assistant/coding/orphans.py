@@ -41,7 +41,7 @@ def list_orphans(project: Project, source: int | str | None = None, suggest: boo
     """Orphaned codings (of one source, or all), by source and old position. With `suggest`, each
     gets the closest span of the current text as a proposal (a bounded search per orphan)."""
     store = project.store
-    source_id = int(store.get_source(source).id) if source is not None else None  # type: ignore[arg-type]
+    source_id = store.get_source(source).id if source is not None else None
     codings = store.list_codings(source_id=source_id, status="orphaned")
     if not codings:
         return []
@@ -56,7 +56,7 @@ def list_orphans(project: Project, source: int | str | None = None, suggest: boo
             if found is not None:
                 hint = (found[0], found[1], src.text[found[0]:found[1]], found[2])
         out.append(Orphan(
-            coding_id=int(c.id), source_id=c.source_id, source=src.name, code_id=c.code_id,  # type: ignore[arg-type]
+            coding_id=c.id, source_id=c.source_id, source=src.name, code_id=c.code_id,
             code=names.get(c.code_id, str(c.code_id)), coder=c.coder, text=c.text, start=c.start, end=c.end,
             source_version=c.source_version or src.version, current_version=src.version, suggestion=hint,
         ))

@@ -104,7 +104,7 @@ def select_excerpts(project: Project, filters: dict[str, Any] | None = None, inc
 
 def _run_key(engine: SuggestionEngine, codes: list[StoredCode], filters: Any, include_interviewer: bool) -> tuple[str, dict]:
     params = {"engine": engine.name, "model": engine.model, "prompt_version": engine.prompt_version,
-              "engine_params": engine.params, "codes": sorted(int(c.id) for c in codes),  # type: ignore[arg-type]
+              "engine_params": engine.params, "codes": sorted(c.id for c in codes),
               "filters": filters or {}, "include_interviewer": include_interviewer}
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return key, {**params, "key": key}

@@ -40,7 +40,7 @@ SEGMENT_COLUMNS = ["coding_id", "code", "code_path", "source", "kind", "line", "
 def select_codings(project: Project, *, coders: Collection[str] | None = None, include_ai: bool = False,
                    viewer: str | None = None, code_ids: Collection[int] | None = None) -> list[StoredCoding]:
     """The active codings of active codes that the tree, segments and matrices count."""
-    active = {int(c.id) for c in project.store.list_codes()}  # type: ignore[arg-type]
+    active = {c.id for c in project.store.list_codes()}
     wanted = active if code_ids is None else active & {int(i) for i in code_ids}
     seen = visibility(project, viewer)
     return [c for c in project.store.list_codings()
@@ -77,7 +77,7 @@ def _turn(spans: Sequence[ExcerptSpan], starts: list[int], c: StoredCoding) -> E
 
 def place_codings(project: Project, codings: Sequence[StoredCoding]) -> dict[int, CodingPlace]:
     """Coding id -> where it sits; read once for all codings (no source texts)."""
-    sources = {int(s.id): s for s in project.store.list_sources()}  # type: ignore[arg-type]
+    sources = {s.id: s for s in project.store.list_sources()}
     spans = project.store.excerpt_spans({c.source_id for c in codings})
     starts = {sid: [e.start for e in es] for sid, es in spans.items()}
     out: dict[int, CodingPlace] = {}
@@ -89,15 +89,15 @@ def place_codings(project: Project, codings: Sequence[StoredCoding]) -> dict[int
         if turn is None:
             meta = source_meta(src)
         else:
-            meta = excerpt_meta(source_id=int(src.id), source=src.name, kind=src.kind, start=turn.start,  # type: ignore[arg-type]
+            meta = excerpt_meta(source_id=src.id, source=src.name, kind=src.kind, start=turn.start,
                                 end=turn.end, speaker=turn.speaker, is_interviewer=turn.is_interviewer,
                                 page=turn.page, ordinal=turn.ordinal, attributes=src.attributes)
-        out[int(c.id)] = CodingPlace(src, turn, meta)  # type: ignore[arg-type]
+        out[c.id] = CodingPlace(src, turn, meta)
     return out
 
 
 def filter_codings(codings: Iterable[StoredCoding], places: Mapping[int, CodingPlace], filters: Filters | None) -> list[StoredCoding]:
-    return [c for c in codings if c.id in places and meta_matches(places[int(c.id)].meta, filters)]  # type: ignore[arg-type]
+    return [c for c in codings if c.id in places and meta_matches(places[c.id].meta, filters)]
 
 
 def is_participant(source: Source) -> bool:
@@ -122,9 +122,9 @@ def code_segments(project: Project, code: int | str, *, include_children: bool =
     target = project.store.get_code(code)
     if target.status != "active":
         raise ThematicError(f"code {target.name!r} is {target.status}; its codings moved with it")
-    ids = {int(target.id)}  # type: ignore[arg-type]
+    ids = {target.id}
     if include_children:
-        ids |= set(code_tree(codes).descendants(int(target.id)))  # type: ignore[arg-type]
+        ids |= set(code_tree(codes).descendants(target.id))
     codings = select_codings(project, coders=coders, include_ai=include_ai, viewer=viewer, code_ids=ids)
     return build_segments(project, codings, filters, codes)
 
@@ -139,20 +139,20 @@ def build_segments(project: Project, codings: Sequence[StoredCoding], filters: F
                    codes: list[StoredCode] | None = None) -> list[Segment]:
     codes = codes if codes is not None else project.store.list_codes(include_inactive=True)
     paths = code_paths(codes)
-    names = {int(c.id): c.name for c in codes}  # type: ignore[arg-type]
+    names = {c.id: c.name for c in codes}
     places = place_codings(project, codings)
     kept = filter_codings(codings, places, filters)
     texts = project.store.texts_of({c.source_id for c in kept})
     lines = {sid: _line_starts(t) for sid, t in texts.items()}
     out = []
     for c in kept:
-        place, text = places[int(c.id)], texts[c.source_id]  # type: ignore[arg-type]
+        place, text = places[c.id], texts[c.source_id]
         if not (0 <= c.start < c.end <= len(text)):
             continue  # the source text no longer reaches that span (orphans are listed elsewhere)
         src, turn = place.source, place.turn
         verbatim = text[c.start:c.end]
         out.append(Segment(
-            coding_id=int(c.id), code_id=c.code_id, code=names.get(c.code_id, str(c.code_id)),  # type: ignore[arg-type]
+            coding_id=c.id, code_id=c.code_id, code=names.get(c.code_id, str(c.code_id)),
             code_path=paths.get(c.code_id, names.get(c.code_id, "")), source_id=c.source_id, source=src.name,
             kind=src.kind, start=c.start, end=c.end, text=verbatim,
             line=bisect.bisect_right(lines[c.source_id], c.start), speaker=turn.speaker if turn else None,
@@ -208,7 +208,7 @@ def export_segments(project: Project, segments: Sequence[Segment], path: str | P
     """Write segments to `path` (CSV or Markdown, from `fmt` or the file's suffix) atomically, and
     audit the export."""
     path = Path(path)
-    fmt = fmt or ("md" if path.suffix.lower() in (".md", ".markdown") else "csv" if path.suffix.lower() == ".csv" else None)  # type: ignore[assignment]
+    fmt = fmt or ("md" if path.suffix.lower() in (".md", ".markdown") else "csv" if path.suffix.lower() == ".csv" else None)
     if fmt not in ("csv", "md"):
         raise ThematicError(f"{path.name}: export segments as .csv or .md")
     write_text_atomic(path, segments_csv(segments) if fmt == "csv" else segments_markdown(segments, title))

@@ -21,7 +21,7 @@ from assistant.coding.segments import (
     select_codings,
 )
 from assistant.errors import CodebookError
-from assistant.models import Code, CodeCounts, CodeNode
+from assistant.models import CodeCounts, CodeNode, StoredCode
 from assistant.project import Project
 
 
@@ -32,7 +32,7 @@ def code_tree(project: Project, *, filters: Filters | None = None, coders: Colle
     store = project.store
     codes = store.list_codes()
     tree = hierarchy(codes)
-    by_id = {int(c.id): c for c in codes}  # type: ignore[arg-type]
+    by_id = {c.id: c for c in codes}
     codings = select_codings(project, coders=coders, include_ai=include_ai, viewer=viewer)
     places = place_codings(project, codings)
     if filters:
@@ -40,7 +40,7 @@ def code_tree(project: Project, *, filters: Filters | None = None, coders: Colle
     own: dict[int, tuple[int, set[int], set[str]]] = {}
     for c in codings:
         n, srcs, people = own.setdefault(c.code_id, (0, set(), set()))
-        who = participant_of(places[int(c.id)].source)  # type: ignore[arg-type]
+        who = participant_of(places[c.id].source)
         srcs.add(c.source_id)
         if who:
             people.add(who)
@@ -69,14 +69,14 @@ def _counts(n: int, sources: set[int], people: set[str]) -> CodeCounts:
     return CodeCounts(codings=n, sources=len(sources), participants=len(people))
 
 
-def _node(code: Code, path: str, parent: int | None, depth: int, children: list[int],
+def _node(code: StoredCode, path: str, parent: int | None, depth: int, children: list[int],
           own: tuple[int, set[int], set[str]], total: tuple[int, set[int], set[str]], memos: int) -> CodeNode:
-    return CodeNode(id=int(code.id), name=code.name, path=path, parent_id=parent, depth=depth,  # type: ignore[arg-type]
+    return CodeNode(id=code.id, name=code.name, path=path, parent_id=parent, depth=depth,
                     children=children, definition=code.definition, include=code.include, exclude=code.exclude,
                     colour=code.colour, own=_counts(*own), total=_counts(*total), memos=memos)
 
 
-def reparent_code(project: Project, code: int | str, parent: int | str | None, *, actor: str | None = None) -> Code:
+def reparent_code(project: Project, code: int | str, parent: int | str | None, *, actor: str | None = None) -> StoredCode:
     """Move a code under another (None: to the top level), through the codebook's own edit path
     (`codebook.update_code`: its cycle check and its one audit row). Nothing is written when the
     code is already there."""
@@ -89,9 +89,9 @@ def reparent_code(project: Project, code: int | str, parent: int | str | None, *
         target = store.get_code(parent)
         if target.status != "active":
             raise CodebookError(f"code {target.name!r} is {target.status}; choose an active parent")
-        new_parent = int(target.id)  # type: ignore[arg-type]
+        new_parent = target.id
         if new_parent == old.id:
             raise CodebookError(f"code {old.name!r} cannot be its own parent")
     if old.parent_id == new_parent:
         return old
-    return update_code(project, int(old.id), actor=actor, parent_id=new_parent)  # type: ignore[arg-type]
+    return update_code(project, old.id, actor=actor, parent_id=new_parent)

@@ -145,12 +145,12 @@ def find(project: Project, query: str, *, filters: Mapping[str, Any] | None = No
     flags = 0 if case_sensitive else re.IGNORECASE
     compiled = [(t, re.compile(t.pattern, flags), re.compile(t.pattern if case_sensitive else _term(t.text.lower()).pattern))
                 for t in terms]
-    texts = project.store.texts_of(int(s.id) for s in sources)  # type: ignore[arg-type]
+    texts = project.store.texts_of(s.id for s in sources)
     hits: list[KwicHit] = []
     total, capped = 0, False
     spans_cache: dict[int, list[ExcerptSpan]] = {}
     for i, src in enumerate(sources):
-        sid = int(src.id)  # type: ignore[arg-type]
+        sid = src.id
         text = texts.get(sid, "")
         found = _find_in(text, compiled, case_sensitive, total_cap - total)
         if not found:
@@ -208,9 +208,9 @@ def _find_in(text: str, compiled: list[tuple[Term, re.Pattern[str], re.Pattern[s
 def _turns(project: Project, sources: list[StoredSource], i: int, cache: dict[int, list[ExcerptSpan]]) -> list[ExcerptSpan]:
     """Source i's turns, read with those of the next few hundred sources, so a survey of thousands
     of one-answer sources costs a few queries, not one per source."""
-    sid = int(sources[i].id)  # type: ignore[arg-type]
+    sid = sources[i].id
     if sid not in cache:
-        batch = [int(s.id) for s in sources[i : i + 500] if int(s.id) not in cache]  # type: ignore[arg-type]
+        batch = [s.id for s in sources[i : i + 500] if s.id not in cache]
         got = project.store.excerpt_spans(batch)
         for b in batch:
             cache[b] = got.get(b, [])
@@ -232,7 +232,7 @@ def _turn_matches(src: StoredSource, turn: ExcerptSpan | None, filters: Mapping[
         return len(own) == len(filters) and source_matches(src, filters)
     if exclude_interviewer and turn.is_interviewer and "is_interviewer" not in filters:
         return False
-    meta = excerpt_meta(source_id=int(src.id), source=src.name, kind=src.kind, start=turn.start, end=turn.end,  # type: ignore[arg-type]
+    meta = excerpt_meta(source_id=src.id, source=src.name, kind=src.kind, start=turn.start, end=turn.end,
                         speaker=turn.speaker, is_interviewer=turn.is_interviewer, page=turn.page,
                         ordinal=turn.ordinal, attributes=src.attributes)
     return meta_matches(meta, filters)

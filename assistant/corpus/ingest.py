@@ -282,7 +282,7 @@ def _read(path: Path, options: ReadOptions) -> list[Document] | FileResult:
 
 def _current(project: Project, name: str) -> tuple[Source | None, list[StoredCoding]]:
     old = project.store.find_source(name)
-    return old, (carried_codings(project, int(old.id)) if old is not None else [])  # type: ignore[arg-type]
+    return old, (carried_codings(project, old.id) if old is not None else [])
 
 
 def _ingest_file(project: Project, path: Path, kind: str | None, row: dict[str, str], options: ReadOptions) -> FileResult:
@@ -426,6 +426,6 @@ def remove_source(project: Project, ref: int | str) -> dict[str, Any]:
     """Remove a source and everything that hangs off it; the returned counts are what went."""
     source = project.store.get_source(ref)
     with project.store.transaction():
-        counts = project.store.delete_source(int(source.id))  # type: ignore[arg-type]
+        counts = project.store.delete_source(source.id)
         project.store.audit(project.analyst, "remove", "source", source.id, name=source.name, **counts)
     return {"source": source.name, **counts}

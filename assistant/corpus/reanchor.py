@@ -222,7 +222,7 @@ def anchor_one(al: Aligner, c: StoredCoding, min_ratio: float = MIN_RATIO,
     new_text, orphan = al.new.text, c.status == "orphaned"
     in_old = not orphan and al.old.text[c.start:c.end] == c.text
     expected = al.expected(c.start) if in_old else min(c.start, len(new_text))
-    cid = int(c.id)  # type: ignore[arg-type]
+    cid = c.id
 
     def found(start: int, end: int) -> Anchor:
         text = new_text[start:end]

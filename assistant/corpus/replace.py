@@ -56,11 +56,11 @@ def plan_changes(project: Project, old: Source, new_text: str, codings: list[Sto
     """Where each coding goes when `old`'s text becomes `new_text` (reads only)."""
     if not codings:
         return []
-    names = {int(c.id): c.name for c in project.store.list_codes(include_inactive=True)}  # type: ignore[arg-type]
+    names = {c.id: c.name for c in project.store.list_codes(include_inactive=True)}
     anchors = reanchor(old.text, new_text, codings)
     return [
         CodingChange(
-            coding_id=int(c.id), code_id=c.code_id, code=names.get(c.code_id, str(c.code_id)), coder=c.coder,  # type: ignore[arg-type]
+            coding_id=c.id, code_id=c.code_id, code=names.get(c.code_id, str(c.code_id)), coder=c.coder,
             old_start=c.start, old_end=c.end, old_text=c.text,
             old_version=c.source_version if c.status == "orphaned" and c.source_version else old.version,
             outcome=a.outcome, start=a.start, end=a.end, text=a.text, ratio=a.ratio, was_orphaned=a.was_orphaned,
@@ -74,7 +74,7 @@ def codings_after(codings: list[StoredCoding], changes: list[CodingChange], old_
     by_id = {ch.coding_id: ch for ch in changes}
     out = []
     for c in codings:
-        ch = by_id[int(c.id)]  # type: ignore[arg-type]
+        ch = by_id[c.id]
         if ch.outcome == "orphaned":
             out.append(c.model_copy(update={"status": "orphaned", "excerpt_id": None,
                                             "source_version": c.source_version or old_version}))
@@ -87,7 +87,7 @@ def codings_after(codings: list[StoredCoding], changes: list[CodingChange], old_
 def replace_source(project: Project, old: StoredSource, new: Source, spans: list[ExcerptSpan],
                    changes: list[CodingChange]) -> list[str]:
     """Swap in the new version (call inside the file's transaction); return notes for the report."""
-    store, source_id = project.store, int(old.id)  # type: ignore[arg-type]
+    store, source_id = project.store, old.id
     version = old.version + 1
     with store.transaction():
         store.add_source_version(old)

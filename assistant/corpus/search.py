@@ -35,7 +35,7 @@ def excerpt_records(project: Project) -> list[IndexRecord]:
             speaker=e.speaker, is_interviewer=e.is_interviewer, page=e.page, ordinal=e.ordinal,
             attributes=src.attributes,
         )
-        records.append(IndexRecord(id=int(e.id), text=e.text, meta=meta))  # type: ignore[arg-type]
+        records.append(IndexRecord(id=e.id, text=e.text, meta=meta))
     return records
 
 

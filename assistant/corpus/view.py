@@ -132,7 +132,7 @@ class CorpusView:
 
     def __init__(self, project: Project):
         self.project = project
-        self.sources: dict[int, Source] = {s.id: s for s in project.store.list_sources(with_text=True)}  # type: ignore[misc]
+        self.sources: dict[int, Source] = {s.id: s for s in project.store.list_sources(with_text=True)}
         self.excerpts: dict[int, list[Excerpt]] = {}
         for e in project.store.list_excerpts():
             self.excerpts.setdefault(e.source_id, []).append(e)

@@ -107,14 +107,14 @@ def codebook_rows(project: Project) -> list[dict[str, Any]]:
     kinds = sorted(set(SOURCE_KINDS) | {k for d in per_kind.values() for k in d})
     rows = []
     for c in codes:
-        counts = per_kind.get(int(c.id), {})  # type: ignore[arg-type]
+        counts = per_kind.get(c.id, {})
         rows.append({
             "id": c.id, "code": c.name, "code_path": paths.get(c.id), "parent": names.get(c.parent_id),
             "definition": c.definition, "include": c.include, "exclude": c.exclude, "examples": c.examples,
             "colour": c.colour, "codings": sum(counts.values()),
-            "sources": len(sources.get(c.id, ())),  # type: ignore[arg-type]
+            "sources": len(sources.get(c.id, ())),
             **{f"codings_{k}": counts.get(k, 0) for k in kinds},
-            "by_coder": dict(coders.get(c.id, {})),  # type: ignore[arg-type]
+            "by_coder": dict(coders.get(c.id, {})),
         })
     return rows
 

@@ -54,7 +54,7 @@ def move(project: Project, item_id: int, position: int, actor: str | None = None
     item ids. Moving an item to where it already is writes nothing."""
     store, actor = project.store, actor or project.analyst
     with store.transaction():
-        ids = [int(i.id) for i in store.list_basket()]  # type: ignore[arg-type]
+        ids = [i.id for i in store.list_basket()]
         if item_id not in ids:
             raise NotFound(f"no basket item {item_id} (see `thematic basket list`)")
         before = ids.index(item_id) + 1

@@ -248,7 +248,7 @@ def _target(project: Project, code: str | None, theme: str | None, query: str | 
 
         c = store.get_code(code)
         # the code and all its descendants (Housing > Damp > Mould), each once
-        ids = [int(c.id), *code_tree(store.list_codes()).descendants(int(c.id))]  # type: ignore[arg-type]
+        ids = [c.id, *code_tree(store.list_codes()).descendants(c.id)]
         text = " ".join(x for x in (c.name, c.definition, c.include) if x)
         return text, ids, f"Code: {c.name}"
     if theme is not None:

@@ -57,7 +57,7 @@ class DraftReport:
 def code_vectors(project: Project, codes: Sequence[StoredCode], codings: dict[int, list[Coding]]) -> np.ndarray:
     rows = []
     for c in codes:
-        texts = [f"{c.name}: {c.definition}".strip(": ")] + [x.text for x in codings.get(int(c.id), [])]  # type: ignore[arg-type]
+        texts = [f"{c.name}: {c.definition}".strip(": ")] + [x.text for x in codings.get(c.id, [])]
         rows.append(unit(embed_texts(project, texts).astype(np.float64).mean(axis=0)))
     return np.stack(rows) if rows else np.zeros((0, 1))
 
@@ -125,18 +125,18 @@ def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any 
                         progress: Progress | None = None, cache: bool = True) -> DraftReport:
     store = project.store
     by_code = accepted_codings_by_code(project)
-    codes = [c for c in store.list_codes() if by_code.get(int(c.id))]  # type: ignore[arg-type]
+    codes = [c for c in store.list_codes() if by_code.get(c.id)]
     if not codes:
         raise ThematicError("no accepted codings yet: code some excerpts before drafting themes")
-    codings = {int(c.id): by_code[int(c.id)] for c in codes}  # type: ignore[arg-type]
+    codings = {c.id: by_code[c.id] for c in codes}
     vectors = code_vectors(project, codes, codings)
     labels, silhouettes = cluster_codes(vectors, n_themes)
     groups: dict[int, list[int]] = {}
     for i, lab in enumerate(labels):
         groups.setdefault(lab, []).append(i)
     ctx = QuoteContext(project)
-    clusters = sorted(groups.values(), key=lambda g: -sum(len(codings[int(codes[i].id)]) for i in g))  # type: ignore[arg-type]
-    docs = [" ".join(x.text for i in g for x in codings[int(codes[i].id)]) for g in clusters]  # type: ignore[arg-type]
+    clusters = sorted(groups.values(), key=lambda g: -sum(len(codings[codes[i].id]) for i in g))
+    docs = [" ".join(x.text for i in g for x in codings[codes[i].id]) for g in clusters]
     rest = " ".join(e.text for e in uncoded_excerpts(ctx, by_code.values()))
     terms = distinctive_terms(docs, rest)
     with store.transaction():
@@ -146,7 +146,7 @@ def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any 
             theme, report = _draft_one(project, ctx, [codes[i] for i in g], codings, vectors[g], top_terms, llm, cache)
             theme = store.add_theme(theme)
             result.themes.append(theme)
-            result.reports[int(theme.id)] = report  # type: ignore[arg-type]
+            result.reports[theme.id] = report
             store.audit(project.analyst, "draft", "theme", theme.id, name=theme.name, code_ids=theme.code_ids,
                         engine=theme.engine, model=theme.model, prompt=theme.prompt_version, **report)
             if progress:
@@ -175,14 +175,14 @@ def _supersede_drafts(project: Project) -> None:
         if t.summary_kind != "analyst":
             project.store.audit(project.analyst, "supersede", "theme", t.id, name=t.name, summary=t.summary,
                                 code_ids=t.code_ids)
-            project.store.delete_theme(int(t.id))  # type: ignore[arg-type]
+            project.store.delete_theme(t.id)
 
 
 def _draft_one(project: Project, ctx: QuoteContext, codes: list[StoredCode], codings: dict[int, list[Coding]],
                vectors: np.ndarray, terms: list[str], llm: Any, cache: bool) -> tuple[Theme, dict[str, Any]]:
-    ranked = sorted(codes, key=lambda c: -len(codings[int(c.id)]))  # type: ignore[arg-type]
+    ranked = sorted(codes, key=lambda c: -len(codings[c.id]))
     name = ranked[0].name if len(ranked) == 1 else f"{ranked[0].name} & {ranked[1].name}" + (" & …" if len(ranked) > 2 else "")
-    spans = [(x.source_id, x.start, x.end) for c in codes for x in codings[int(c.id)]]  # type: ignore[arg-type]
+    spans = [(x.source_id, x.start, x.end) for c in codes for x in codings[c.id]]
     target = unit(vectors.mean(axis=0))
     quotes = []
     for per in (1, 2, None):  # one per participant where the data allow, relaxed to reach 3
@@ -197,7 +197,7 @@ def _draft_one(project: Project, ctx: QuoteContext, codes: list[StoredCode], cod
         quotes += [regroup(q, name) for q in extra
                    if not any(q.source_id == x.source_id and q.start < x.end and x.start < q.end for x in quotes)
                    ][: 3 - len(quotes)]
-    theme = Theme(name=name, code_ids=[int(c.id) for c in codes], quotes=quotes, engine="offline")  # type: ignore[arg-type]
+    theme = Theme(name=name, code_ids=[c.id for c in codes], quotes=quotes, engine="offline")
     report: dict[str, Any] = {"distinctive_terms": terms, "codings": len(spans)}
     extractive = _extractive_summary(ctx, codes, codings, terms, quotes)
     if llm is None:
@@ -230,12 +230,12 @@ def regroup(q: Any, theme_name: str) -> Any:
 
 def _extractive_summary(ctx: QuoteContext, codes: list[StoredCode], codings: dict[int, list[Coding]],
                         terms: list[str], quotes: list) -> str:
-    items = [x for c in codes for x in codings[int(c.id)]]  # type: ignore[arg-type]
+    items = [x for c in codes for x in codings[c.id]]
     kinds = Counter(ctx.sources[x.source_id].kind for x in items)
     people = {participant_key(ctx.sources[x.source_id]) for x in items}
     lines = [
         f"Extractive draft (no language model). Groups {len(codes)} code(s): "
-        + "; ".join(f"{c.name} ({len(codings[int(c.id)])})" for c in codes)  # type: ignore[arg-type]
+        + "; ".join(f"{c.name} ({len(codings[c.id])})" for c in codes)
         + f". {len(items)} accepted codings from {len(people)} source(s): "
         + ", ".join(f"{n} {k}" for k, n in kinds.most_common()) + ".",
     ]
@@ -296,7 +296,7 @@ def merge_themes(project: Project, refs: Sequence[int | str], name: str) -> Stor
                                                summary_kind="analyst", code_ids=code_ids, quotes=quotes,
                                                engine="analyst"))
         for t in themes:
-            project.store.delete_theme(int(t.id))  # type: ignore[arg-type]
+            project.store.delete_theme(t.id)
         project.store.audit(project.analyst, "merge", "theme", merged.id, name=name,
                             merged=[t.model_dump(mode="json") for t in themes])
     return merged
@@ -307,7 +307,7 @@ def split_theme(project: Project, ref: int | str, code_groups: Sequence[Sequence
     """Several themes from one, one per group of its codes; each keeps the quotes drawn from its
     own codes' codings, topped up from those codings."""
     t = project.store.get_theme(ref)
-    groups = [[int(project.store.get_code(c).id) for c in g] for g in code_groups]  # type: ignore[arg-type]
+    groups = [[project.store.get_code(c).id for c in g] for g in code_groups]
     stray = [c for g in groups for c in g if c not in t.code_ids]
     if stray or not all(groups):
         raise ThematicError(f"split groups must be non-empty and use only the theme's codes (not {stray})")
@@ -323,9 +323,9 @@ def split_theme(project: Project, ref: int | str, code_groups: Sequence[Sequence
                 kept = quotes_for_spans(project, sorted(spans), label, 6, 1, ctx, group=f"Theme: {label}").quotes
             out.append(project.store.add_theme(Theme(name=label, code_ids=g, quotes=kept, summary_kind="analyst",
                                                      engine="analyst")))
-        project.store.delete_theme(int(t.id))  # type: ignore[arg-type]
+        project.store.delete_theme(t.id)
         project.store.audit(project.analyst, "split", "theme", t.id, original=t.model_dump(mode="json"),
-                            into=[int(x.id) for x in out])  # type: ignore[arg-type]
+                            into=[x.id for x in out])
     return out
 
 
@@ -365,7 +365,7 @@ def coverage_matrix(project: Project, by: str = "participant", unit: str = "code
     col = {"participant": ctx.attributor.participant, "kind": lambda s: s.kind,
            "sector": lambda s: s.attributes.get("sector") or "(none)"}[by]
     if unit == "code":
-        rows = [(c.name, [int(c.id)]) for c in project.store.list_codes()]  # type: ignore[arg-type]
+        rows = [(c.name, [c.id]) for c in project.store.list_codes()]
     else:
         rows = [(t.name, t.code_ids) for t in project.store.list_themes() if t.status != "rejected"]
     columns = sorted({col(s) for s in ctx.sources.values()})

@@ -1,7 +1,7 @@
 """Hostile input for inter-coder agreement: figures that look excellent only because a code was
 compared where it could not apply, or because a coder's uncoded answers were silently dropped.
 
-Each case builds a two-question survey coded by two analysts (see `survey_helpers`): on the 20
+Each case builds a two-question survey coded by two analysts (see `builders.build_survey`): on the 20
 answers to "How could we improve?" they agree on Waiting times 8 times, disagree 4 times and agree
 it is absent 8 times (percent agreement 0.8, AC1 0.6). Compared over all 40 answers, the 20 agreed
 absences on the other question would give 0.9 and 0.84."""
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from survey_helpers import IMPROVE, WELL, build_survey
+from builders import IMPROVE, WELL, build_survey
 
 from assistant.coding.agreement import agreement_report
 from assistant.coding.codebook import CodeSpec

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from _writing_project import build_project
-from coding_helpers import excerpt_with, make_project
+from builders import build_coding_project as make_project
+from builders import build_writing_project as build_project
+from builders import excerpt_with
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import (
     FakeListChatModel,

@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _ui_project import CANARY_HOST, HOSTILE_COLOUR, build_hostile_project
+from builders import CANARY_HOST, HOSTILE_COLOUR, build_hostile_project
 from streamlit.testing.v1 import AppTest
 
 from assistant.project import Project

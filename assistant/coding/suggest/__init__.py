@@ -75,7 +75,7 @@ class SuggestContext:
 
     @classmethod
     def for_project(cls, project: Project, run_id: str | None = None) -> "SuggestContext":
-        return cls(project, {s.id: s for s in project.store.list_sources(with_text=True)}, run_id)  # type: ignore[misc]
+        return cls(project, {s.id: s for s in project.store.list_sources(with_text=True)}, run_id)
 
 
 class SuggestionEngine(ABC):
@@ -126,13 +126,13 @@ def record_results(
         ex = excerpts[res.excerpt_id]
         with store.transaction():
             if res.error is None:
-                store.supersede_pending(ex.id, engine.name)  # type: ignore[arg-type]
+                store.supersede_pending(ex.id, engine.name)
                 rows = [Suggestion(
                     excerpt_id=ex.id, source_id=ex.source_id, code_id=p.code_id, proposed_name=p.proposed_name,
                     proposed_definition=p.proposed_definition, score=round(float(p.score), 4), rationale=p.rationale,
                     evidence_start=p.evidence_start, evidence_end=p.evidence_end, evidence_text=p.evidence_text,
                     engine=engine.name, model=engine.model, prompt_version=engine.prompt_version,
-                    params=_with_flags(engine.params, p), run_id=run_id) for p in res.proposals]  # type: ignore[arg-type]
+                    params=_with_flags(engine.params, p), run_id=run_id) for p in res.proposals]
                 saved = store.add_suggestions(rows)
                 for s in saved:
                     store.audit(actor, "suggestion.create", "suggestion", s.id, excerpt_id=ex.id, code_id=s.code_id,
@@ -143,7 +143,7 @@ def record_results(
                 store.audit(actor, "suggestion.run_item", "excerpt", ex.id, run_id=run_id, error=res.error,
                             counts=dict(res.counts), call=_call_summary(res.call), **info)
             if run_id:
-                store.mark_run_item(run_id, ex.id, "failed" if res.error else "done", res.error)  # type: ignore[arg-type]
+                store.mark_run_item(run_id, ex.id, "failed" if res.error else "done", res.error)
     return out
 
 
@@ -171,7 +171,7 @@ def suggest_excerpts(
     ctx = SuggestContext.for_project(project, run_id)
     eng.prepare(codes, ctx)
     results = eng.suggest(excerpts, codes, ctx)
-    return record_results(project, eng, {e.id: e for e in excerpts}, results, run_id)  # type: ignore[misc]
+    return record_results(project, eng, {e.id: e for e in excerpts}, results, run_id)
 
 
 def suggest_source(
@@ -180,7 +180,7 @@ def suggest_source(
 ) -> list[StoredSuggestion]:
     src = project.store.get_source(source)
     ids = [e.id for e in project.store.list_excerpts(source_id=src.id, include_interviewer=include_interviewer)]
-    return suggest_excerpts(project, ids, engine, codes, chat_model)  # type: ignore[arg-type]
+    return suggest_excerpts(project, ids, engine, codes, chat_model)
 
 
 @dataclass
@@ -243,7 +243,7 @@ def ai_codings(project: Project, engine: str | None = None, model: str | None = 
     for s in rows:
         ex = exs.get(s.excerpt_id)
         coder = ai_coder_name(s.engine, s.model)
-        if ex is None or (coder, ex.id, s.code_id) in seen:  # type: ignore[operator]
+        if ex is None or (coder, ex.id, s.code_id) in seen:
             continue
         seen.add((coder, ex.id, s.code_id))  # type: ignore[arg-type]
         out.append(Coding(source_id=ex.source_id, excerpt_id=ex.id, code_id=s.code_id, start=ex.start, end=ex.end,

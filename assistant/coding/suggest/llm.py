@@ -135,7 +135,7 @@ class LLMEngine(SuggestionEngine):
     def examples_text(self, excerpt: StoredExcerpt, codes: list[StoredCode]) -> str:
         chosen: list[tuple[float, str, str]] = []
         for c in codes:
-            texts = [t for owner, t in self._examples.get(c.id, []) if owner != excerpt.id]  # type: ignore[arg-type]
+            texts = [t for owner, t in self._examples.get(c.id, []) if owner != excerpt.id]
             if not texts:
                 continue
             if self.embed is not None and len(texts) > self.examples_per_code:
@@ -180,8 +180,8 @@ class LLMEngine(SuggestionEngine):
                                        cache_store=self.cache_store, settings=self.settings,
                                        pseudonymiser=self.pseudonymiser)
         except Exception as exc:  # noqa: BLE001 - one excerpt failing must not stop the batch
-            return EngineResult(excerpt_id=excerpt.id, error=f"{type(exc).__name__}: {exc}")  # type: ignore[arg-type]
-        res = EngineResult(excerpt_id=excerpt.id, call=rec.to_dict(), cost_usd=rec.cost_usd)  # type: ignore[arg-type]
+            return EngineResult(excerpt_id=excerpt.id, error=f"{type(exc).__name__}: {exc}")
+        res = EngineResult(excerpt_id=excerpt.id, call=rec.to_dict(), cost_usd=rec.cost_usd)
         if out is None:
             res.error = rec.error
             return res
@@ -231,7 +231,7 @@ def check_output(out: SuggestOutput, excerpt: StoredExcerpt, codes: list[StoredC
         if code.id in seen or len(props) >= max_codes:
             counts["codes_over_limit"] += 1
             continue
-        seen.add(code.id)  # type: ignore[arg-type]
+        seen.add(code.id)
         ev = _evidence(cp.evidence, excerpt, source_text, counts)
         p = Proposal(code_id=code.id, score=cp.confidence, rationale=cp.rationale[:500],
                      evidence_start=ev[0] if ev else None, evidence_end=ev[1] if ev else None,

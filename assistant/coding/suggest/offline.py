@@ -271,7 +271,7 @@ class OfflineEngine(SuggestionEngine):
     def prepare(self, codes: list[StoredCode], context: SuggestContext) -> None:
         project = context.project
         accepted, rejected = accepted_examples(project), rejected_examples(project)
-        specs = [CodeSpecVec(key=c.id, name=c.name, definition=c.definition, include=c.include,  # type: ignore[arg-type]
+        specs = [CodeSpecVec(key=c.id, name=c.name, definition=c.definition, include=c.include,
                              examples=[(None, t) for t in c.examples], parent=c.parent_id) for c in codes]
         # the decided (code, excerpt) pairs themselves: removing one coding and adding another
         # leaves the counts equal but must still retrain
@@ -282,7 +282,7 @@ class OfflineEngine(SuggestionEngine):
             return
         background = project.store.list_excerpts(include_interviewer=False)
         self.scorer.fit(specs, [e.text for e in background], [e.id for e in background])
-        texts, ids, labels = feedback_matrix([c.id for c in codes], accepted, rejected,  # type: ignore[misc]
+        texts, ids, labels = feedback_matrix([c.id for c in codes], accepted, rejected,
                                              {e.id: e.text for e in project.store.list_excerpts()})
         self.scorer.learn(texts, ids, labels)
         self._calibrate(texts, ids, labels)
@@ -322,7 +322,7 @@ class OfflineEngine(SuggestionEngine):
                 props.append(Proposal(code_id=codes[j].id, score=sc, rationale=f"similar to the definition and "
                                       f"examples of {codes[j].name!r} (z={sc:.2f})", evidence_start=e.start + s,
                                       evidence_end=e.start + t, evidence_text=e.text[s:t]))
-            out.append(EngineResult(excerpt_id=e.id, proposals=props))  # type: ignore[arg-type]
+            out.append(EngineResult(excerpt_id=e.id, proposals=props))
         return out
 
 

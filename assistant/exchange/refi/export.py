@@ -78,7 +78,7 @@ def codes_element(
         el = els[cid] = etree.SubElement(els[parent] if parent is not None else root, _q("Code", ns),
                                          guid=guids[cid], name=code.name, isCodable="true")
         if rgb(code.colour):
-            el.set("color", rgb(code.colour))  # type: ignore[arg-type]
+            el.set("color", rgb(code.colour))
         desc = description_text(code) if criteria_in_description else code.definition
         if desc:
             etree.SubElement(el, _q("Description", ns)).text = desc
@@ -270,7 +270,7 @@ def _text_source(parent: etree._Element, project: Project, s, guid: str, offsets
             report.warnings.append(f"coding {c.id} on {s.name!r} skipped: its code {c.code_id} is not active")
             continue
         start, end = to_mode(s.text, c.start, c.end, offsets, umap)
-        cguid = coding_guids[int(c.id)]  # type: ignore[arg-type]
+        cguid = coding_guids[c.id]
         sel = etree.SubElement(el, _q("PlainTextSelection"), guid=derived_guid(cguid, "selection"),
                                name=_preview(c.text), startPosition=str(start), endPosition=str(end),
                                creatingUser=users[c.coder], creationDateTime=xml_datetime(c.created_at))
@@ -304,7 +304,7 @@ def _notes(project: Project, memos: list[StoredMemo], memo_guids: dict[int, str]
     themes: dict[int | None, str] = {t.id: t.name for t in project.store.list_themes()}
     links = project.store.memo_links()
     for m in memos:
-        guid = memo_guids[int(m.id)]  # type: ignore[arg-type]
+        guid = memo_guids[m.id]
         first = m.text.strip().splitlines()[0] if m.text.strip() else "memo"
         name = _preview(first, 60)
         if m.target_type == "theme":
@@ -313,7 +313,7 @@ def _notes(project: Project, memos: list[StoredMemo], memo_guids: dict[int, str]
         note = etree.SubElement(notes, _q("Note"), guid=guid, name=name, creatingUser=users[m.author],
                                 creationDateTime=xml_datetime(m.created_at))
         etree.SubElement(note, _q("PlainTextContent")).text = m.text
-        for kind, tid in dict.fromkeys([(m.target_type, m.target_id), *links.get(int(m.id), [])]):  # type: ignore[arg-type]
+        for kind, tid in dict.fromkeys([(m.target_type, m.target_id), *links.get(m.id, [])]):
             if kind in ("project", "source", "code", "coding"):  # home and linked targets: one NoteRef each
                 key = 0 if kind == "project" else int(tid or 0)
                 refs.setdefault(kind, {}).setdefault(key, []).append(guid)
@@ -321,11 +321,11 @@ def _notes(project: Project, memos: list[StoredMemo], memo_guids: dict[int, str]
         text = criteria_text(c)
         if not text:
             continue
-        guid = derived_guid(code_guids[int(c.id)], "criteria")  # type: ignore[arg-type]
+        guid = derived_guid(code_guids[c.id], "criteria")
         note = etree.SubElement(notes, _q("Note"), guid=guid, name=f"{CRITERIA_PREFIX}{c.name}",
                                 creatingUser=users[project.analyst])
         etree.SubElement(note, _q("PlainTextContent")).text = text
-        refs.setdefault("code", {}).setdefault(int(c.id), []).append(guid)  # type: ignore[arg-type]
+        refs.setdefault("code", {}).setdefault(c.id, []).append(guid)
     return (notes if len(notes) else None), refs
 
 
@@ -384,5 +384,5 @@ def validate_qde(data: bytes, xsd_path: str | Path) -> list[str]:
     doc = etree.fromstring(data)
     if schema.validate(doc):
         return []
-    return [f"line {e.line}: {e.message}" for e in schema.error_log]  # type: ignore[attr-defined]
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
 
