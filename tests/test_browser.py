@@ -304,6 +304,17 @@ def _visible_text(page) -> str:
     return page.locator("body").inner_text().replace("\u2060", "").replace("\u00a0", " ")
 
 
+def _text_when(page, expected: list[str], timeout: float = 15) -> str:
+    """The visible text once every expected string is in it, or when the time is up (a loaded
+    machine may paint a card a moment after the script run ends); the caller asserts on it."""
+    deadline = time.time() + timeout
+    while True:
+        text = _visible_text(page)
+        if all(e in text for e in expected) or time.time() > deadline:
+            return text
+        page.wait_for_timeout(250)
+
+
 def test_hostile_project_leaks_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
     """F8/F9/F10 in a real browser: markup planted in every field fetches nothing, styles
     nothing, runs nothing, and reads as the characters it is."""
@@ -327,14 +338,17 @@ def test_hostile_project_leaks_nothing(tmp_path_factory: pytest.TempPathFactory)
                 page.wait_for_timeout(300)
             text = ""
             if title == "Code":  # the first suggestion, then the model's proposed new code
+                text = _text_when(page, expected)
                 live["Code (first)"] = page.evaluate(_LIVE_FROM_DATA)
-                text = _visible_text(page)
                 page.locator(".st-key-rv_next button").first.click()
                 _settled(page, "Code")
-                expected = [*expected, "NEW CODE", "![proposed](http://canary.invalid/proposed-md.png)",
-                            "![definition](http://canary.invalid/definition-md.png)"]
+                extra = ["NEW CODE", "![proposed](http://canary.invalid/proposed-md.png)",
+                         "![definition](http://canary.invalid/definition-md.png)"]
+                text += _text_when(page, extra)
+                expected = [*expected, *extra]
+            else:
+                text = _text_when(page, expected)
             live[title] = page.evaluate(_LIVE_FROM_DATA)
-            text += _visible_text(page)
             missing[title] = [e for e in expected if e not in text]
             _shot(page, "hostile-" + title.split()[0].lower())
         # a citation opens the source at the cited words, still inert
