@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
+from index.text import line_number
 from index.types import Turn
 
 __all__ = [
@@ -284,7 +285,7 @@ def turn_notes(text: str) -> list[str]:
         for t in once[:_MAX_ONCE_NAMES]:
             close = _misspelt(t.speaker or "", recurring)
             hint = f", a misspelt '{close}'?" if close else ""
-            parts.append(f"'{t.speaker}' (line {_line_no(text, t.start)}{hint})")
+            parts.append(f"'{t.speaker}' (line {line_number(text, t.start)}{hint})")
         more = f" and {len(once) - _MAX_ONCE_NAMES} more" if len(once) > _MAX_ONCE_NAMES else ""
         who = "a speaker who speaks" if len(once) == 1 else "speakers who speak"
         notes.append(
@@ -296,7 +297,7 @@ def turn_notes(text: str) -> list[str]:
         owner = _owner(turns, offset)
         where = f"part of {owner}'s turn" if owner else "outside any turn"
         notes.append(
-            f"line {_line_no(text, offset)} ('{_snippet(text, offset)}') looks like a speaker turn "
+            f"line {line_number(text, offset)} ('{_snippet(text, offset)}') looks like a speaker turn "
             f"but was not read as one ({why}); its words are {where}"
         )
     if len(suspects) > _MAX_LINE_NOTES:
@@ -311,10 +312,6 @@ def _misspelt(name: str, recurring: Sequence[str]) -> str | None:
     others = [r for r in recurring if re.sub(r"\d", "", r) != digitless]
     close = difflib.get_close_matches(name, others, n=1, cutoff=0.8)
     return close[0] if close else None
-
-
-def _line_no(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
 
 
 def _owner(turns: Sequence[Turn], offset: int) -> str | None:

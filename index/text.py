@@ -274,3 +274,8 @@ def _reject_binary_looking(text: str, path: str | Path) -> None:
     controls = len(_CONTROL_RE.findall(sample.replace("\r", "").replace("\f", "")))
     if controls / len(sample) > _BINARY_CONTROL_SHARE:
         raise ReadError(path, "looks like a binary file, not text")
+
+
+def line_number(text: str, offset: int) -> int:
+    """The 1-based line of `offset` in `text`, as an analyst counts lines in the source."""
+    return text.count("\n", 0, max(0, offset)) + 1

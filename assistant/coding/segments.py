@@ -173,11 +173,6 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def line_of(text: str, offset: int) -> int:
-    """1-based line of `offset` in `text`."""
-    return text.count("\n", 0, max(0, offset)) + 1
-
-
 # --- export --------------------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ from assistant.project import Project
 from assistant.verbatim import make_quote
 from assistant.writing.attribution import Attributor
 from index.fusion import rrf
-from index.text import sentence_spans
+from index.text import line_number, sentence_spans
 from index.types import ExcerptHit
 
 MAX_EXAMPLE_QUERIES = 6
@@ -223,7 +223,7 @@ class QuoteContext(CorpusView):
 
     def make(self, cand: Candidate, span: Span, score: float, why: str, group: str | None = None) -> Quote:
         src = self.sources[cand.source_id]
-        line = src.text.count("\n", 0, span[0]) + 1
+        line = line_number(src.text, span[0])
         attrs = {k: str(v) for k, v in src.attributes.items()}
         attrs["kind"] = src.kind
         attrs["_participant"] = self.attributor.participant(src)
