@@ -172,7 +172,7 @@ def _store_writes() -> set[str]:
     from assistant.store import ProjectStore
 
     names = {n for n in dir(ProjectStore) if not n.startswith("_") and callable(getattr(ProjectStore, n))}
-    writes = {n for n in names if n.startswith(WRITE_PREFIXES)} | {"audit", "transaction", "conn"}
+    writes = {n for n in names if n.startswith(WRITE_PREFIXES)} | {"audit", "transaction"}
     assert {"add_coding", "add_memo", "update_source_attributes", "add_to_basket"} <= writes
     return writes - {"close"}
 
