@@ -31,11 +31,17 @@ HERE = Path(__file__).resolve().parent
 PAGES = {
     "corpus": str(HERE / "corpus.py"),
     "code": str(HERE / "coding.py"),
+    "codes": str(HERE / "codes.py"),
+    "find": str(HERE / "find.py"),
+    "memos": str(HERE / "memos.py"),
+    "matrix": str(HERE / "matrix.py"),
     "quotes": str(HERE / "quotes.py"),
     "themes": str(HERE / "themes.py"),
     "ask": str(HERE / "ask.py"),
     "agreement": str(HERE / "agreement.py"),
     "settings": str(HERE / "settings.py"),
+    "adjudicate": str(HERE / "adjudicate.py"),
+    "validate": str(HERE / "validate.py"),
 }
 
 
@@ -51,6 +57,9 @@ def _open(folder: str) -> Project:
 
         project.set_embedder(HashingEmbedder(dim))
     project._ui_settings_mtime = _mtime(project)  # type: ignore[attr-defined]
+    from app_pages.warmup import start_model_warmup
+
+    start_model_warmup(project)  # the embedding model loads in the background from the first page on
     return project
 
 
@@ -78,7 +87,20 @@ def open_project() -> Project:
     if _mtime(project) != getattr(project, "_ui_settings_mtime", None):  # changed by the CLI or another tab
         project.settings = Settings.load(project.folder / SETTINGS_NAME)
         project._ui_settings_mtime = _mtime(project)  # type: ignore[attr-defined]
+    from app_pages import signin
+
+    project = signin.gate(project)  # a team project: as the signed-in person (unchanged without users)
+    render.use_display_names(_display_names(str(project.folder), version(project),
+                                            bool(project.settings.privacy.pseudonymise_display)))
     return project
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _display_names(folder: str, version: int, on: bool) -> Any:
+    """Real name -> pseudonym for this store version (rebuilt after any write, e.g. an ingest)."""
+    from assistant.writing.attribution import display_names
+
+    return display_names(_open(folder), on=on)
 
 
 def _build_demo(folder: Path) -> None:
@@ -170,6 +192,10 @@ _CSS = """<style>
 [data-testid="stSidebarUserContent"] {padding-top: 0.5rem;}
 h2 {padding-top: 0.25rem !important;}
 [data-testid="stPageLink"] p {font-size: 0.9rem;}
+[data-testid="stPageLink"] a, [data-testid="stPageLink"] a * {white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; height: auto !important;}
+@media print {[data-testid="stSidebar"], [data-testid="stHeader"] {display: none !important;}
+  [data-testid="stMainBlockContainer"] {max-width: none !important; padding: 0 !important;}}
 </style>"""
 
 
@@ -209,8 +235,34 @@ def sidebar(project: Project) -> None:
             page_link("corpus", f"{orphaned} orphaned coding{'s' if orphaned != 1 else ''} to review",
                       {"orphans": "all"}, ":material/link_off:")
         render.caption(f"Analyst: {project.analyst} · AI: {engine_label(project)}")
+        display_switch(project)
         if project.needs_analyst_name():
             analyst_prompt(project)
+
+
+def display_switch(project: Project) -> None:
+    """Pseudonymised display, on by default for a new project: speakers, participants and
+    attributions shown by pseudonym on every page. Saved through
+    `Project.set_display_pseudonymised` (audited); the widget's key follows the saved value, so a
+    refused change (a coder may not reveal names) springs back."""
+    on = bool(project.settings.privacy.pseudonymise_display)
+    key = f"pseudonymise_display_{int(on)}"
+
+    def _switch() -> None:
+        wanted = bool(st.session_state.get(key))
+        saved = run(lambda: project.set_display_pseudonymised(wanted), "Switching pseudonymised display")
+        if saved is None:
+            st.session_state[key] = on
+            return
+        project._ui_settings_mtime = _mtime(project)  # type: ignore[attr-defined]
+        flash("Pseudonymised display on: real names are hidden" if saved else "Real names are shown")
+
+    st.toggle("Pseudonymised display", value=on, key=key, on_change=_switch,
+              help="On: speakers, participants, attributions and source names are shown by pseudonym "
+                   "(Participant 3) on every page. Quoted text stays verbatim, so a name spoken inside a "
+                   "quote is still shown. Display only: stored text, offsets and exports are unchanged.")
+    render.caption("Pseudonymised display: on · names in labels are pseudonyms; quotes are verbatim" if on
+                   else "Pseudonymised display: off · real names are shown")
 
 
 def analyst_prompt(project: Project) -> None:

@@ -20,7 +20,8 @@ import streamlit as st
 from app_pages import _common as ui
 from app_pages import render
 from assistant.coding import agreement as ag
-from assistant.coding.blind import comparison_independence
+from app_pages import signin
+from assistant.coding.blind import blind_sources, comparison_independence
 from assistant.models import is_ai_coder
 
 project = ui.open_project()
@@ -74,27 +75,43 @@ def _assigned_control() -> tuple[tuple[int, ...] | None, tuple[tuple[str, tuple[
         return tuple(sorted(chosen)), ((key, tuple(values)),) if key and values else None
 
 
-def _independence_note(a: str, b: str) -> None:
+def _independence_note(a: str, b: str):
+    """The verdict, shown above the figures; returned so the figures can carry the mark too."""
     verdict = ui.run(lambda: _independence(str(project.folder), ui.version(project), a, b),
                      "Checking whether the comparison is independent")
     if verdict is None:
-        return
+        return None
     if verdict.independent:
         st.success(render.label(f"Independent comparison: over the {len(verdict.sources_compared)} source(s) both "
                                 "coded, neither coder could have seen the other's work."),
                    icon=":material/verified:")
-        return
+        return verdict
     body = ("**Not an independent comparison**: these figures do not measure agreement between two "
             "independent judgements.  \n" + "  \n".join("• " + render.label(r) for r in verdict.reasons))
     st.error(body, icon=":material/link:")
+    return verdict
 
 
 tab_agree, tab_export = st.tabs(["Agreement", "Export"])
 
+def _still_blind() -> int:
+    """How many sources the person at this screen is still coding blind. Until their double coding is
+    done, the figures and the disagreements would show them the other coder's work, so a coder sees
+    neither; a lead (who assigns and adjudicates) always does."""
+    if signin.role() == "lead":
+        return 0
+    return len(blind_sources(project, project.analyst)) if project.analyst else 0
+
+
 with tab_agree:
     coders = ag.list_coders(project)
     names = [c["name"] for c in coders if c["codings"]]
-    if len(names) < 2:
+    blind_left = _still_blind()
+    if blind_left:
+        st.info(render.label(f"You are coding {blind_left} source(s) blind. Agreement and the disagreements open "
+                             "when your double coding is done, so they cannot shape it."),
+                icon=":material/visibility_off:")
+    elif len(names) < 2:
         st.info("Agreement needs two coders with codings. Import a colleague's coding as a .qdpx project "
                 "(`thematic import`), have a second analyst code in this project under their own name "
                 "(Settings → analyst), or pre-code with the AI (Coding page) to compare yourself with it.")
@@ -111,15 +128,21 @@ with tab_agree:
                        "decided about them; superseded suggestions are left out.")
         overlap = c3.slider("Overlap rule", 0.1, 1.0, 0.5, 0.1, help="How much a coding must cover an excerpt to count.")
         assigned, filters = _assigned_control()
+        verdict = None
         if a == b:
             st.warning("Choose two different coders.")
         else:
-            _independence_note(a, b)
+            verdict = _independence_note(a, b)
         res = ui.run(lambda: _report(str(project.folder), ui.version(project), a, b, overlap, assigned, filters),
                      "Computing agreement") if a != b else None
         if res is not None:
             rep, diffs = res
             o = rep.overall
+            if verdict is not None and not verdict.independent:  # beside the numbers too, where they get copied from
+                st.markdown(":red-badge[:material/link: Not independent] "
+                            + render.label(f"{len(verdict.dependent_sources)} of {len(verdict.sources_compared)} shared "
+                                           "source(s) were not coded independently: read these figures as "
+                                           "consistency with the other coder, not as agreement."))
             m = st.columns(6)
             fmt = lambda x: "–" if x is None else f"{x:.2f}"
             m[0].metric("Cohen's kappa", fmt(o.kappa))
@@ -173,6 +196,7 @@ with tab_export:
         return data
 
     from assistant.exchange import exports
+    from assistant.exchange.methods_report import write_methods_report
     from assistant.exchange.refi.export import export_qdc, export_qdpx
 
     stem = project.folder.name
@@ -181,6 +205,11 @@ with tab_export:
          "For NVivo, ATLAS.ti, MAXQDA, QualCoder: sources, codebook, codings, memos."),
         ("Codebook (.qdc)", f"{stem}-codebook.qdc", lambda p: export_qdc(project, p), "application/xml",
          "The codebook alone, in the REFI-QDA exchange format."),
+        ("Methods report (Word)", f"{stem}-methods.docx", lambda p: write_methods_report(project, p),
+         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+         "How the analysis was done and how AI was used, with a draft paragraph; every figure traced to the audit log."),
+        ("Methods report (Markdown)", f"{stem}-methods.md", lambda p: write_methods_report(project, p),
+         "text/markdown", "The same report as Markdown."),
         ("Codings (CSV)", f"{stem}-codings.csv", lambda p: exports.export_codings(project, p, "csv"), "text/csv",
          "One row per coding, with its verbatim text and source attributes."),
         ("Codebook with counts (CSV)", f"{stem}-codebook.csv", lambda p: exports.export_codebook_counts(project, p, "csv"),

@@ -41,7 +41,10 @@ def _chat_model(settings_json: str):
 def _quote_link(n: int, q: Quote) -> None:
     preview = " ".join(q.text.split())
     preview = preview[:80] + ("…" if len(preview) > 80 else "")
-    ui.page_link("corpus", f"[{n}] {q.attribution or q.source_name}: “{preview}”",
+    who = q.attribution or q.source_name
+    where = ", ".join(x for x in (q.source_name if q.source_name not in who else "",
+                                  f"line {q.line}" if q.line else "") if x)
+    ui.page_link("corpus", f"[{n}] {who}" + (f" ({where})" if where else "") + f": “{preview}”",
                  {"source": q.source_id, "start": q.start, "end": q.end}, ":material/description:")
 
 

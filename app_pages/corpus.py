@@ -19,6 +19,7 @@ import streamlit as st
 
 from app_pages import _common as ui
 from app_pages import render
+from app_pages.panels import memos_expander
 from app_pages.support import (
     around,
     files_digest,
@@ -131,7 +132,7 @@ with tab_read:
         st.info("No sources yet: add some in the **Add sources** tab.")
     else:
         ids = [int(s.id) for s in sources]  # type: ignore[arg-type]
-        names = {int(s.id): f"{s.name} · {s.kind}" for s in sources}  # type: ignore[arg-type]
+        names = {int(s.id): render.name(f"{s.name} · {s.kind}") for s in sources}  # type: ignore[arg-type]
         wanted = _int(qp.get("source"))
         if wanted in ids and st.session_state.get("_corpus_qp") != wanted:
             st.session_state["corpus_source"] = wanted
@@ -181,17 +182,28 @@ with tab_read:
             if pending:
                 ui.page_link("code", f"Review {pending} suggestions for this source", {"source": chosen}, ":material/label:")
             st.markdown("**Attributes**")
-            frame = pd.DataFrame(sorted(src.attributes.items()), columns=["attribute", "value"])
-            edited = st.data_editor(frame, num_rows="dynamic", hide_index=True, key=f"attrs_{chosen}",
-                                    width="stretch")
-            kind = st.selectbox("Kind", SOURCE_KINDS, index=SOURCE_KINDS.index(src.kind) if src.kind in SOURCE_KINDS else 0,
-                                key=f"kind_{chosen}")
-            if st.button("Save attributes", key=f"save_attrs_{chosen}"):
-                attrs = {r["attribute"]: r["value"] for _, r in edited.iterrows()}  # blanks dropped by the library
-                changed = ui.run(lambda: set_attributes(project, chosen, attrs, kind), f"Saving attributes of {src.name}")
-                if changed is not None:
-                    ui.flash("Attributes saved" if changed else "Nothing changed")
-                    st.rerun()
+            if src.attributes:  # read in full, wrapped (the editor's cells cut long values off)
+                st.html('<dl style="margin:0 0 0.4rem 0;font-size:0.9rem;line-height:1.4">' + "".join(
+                    f'<dt style="color:#5b6670;font-size:0.8rem">{render.html_text(k)}</dt>'
+                    f'<dd style="margin:0 0 0.35rem 0;overflow-wrap:anywhere">{render.html_text(render.name(v))}</dd>'
+                    for k, v in sorted(src.attributes.items())) + "</dl>")
+            else:
+                st.caption("No attributes yet.")
+            with st.expander("Edit attributes and kind"):
+                frame = pd.DataFrame(sorted(src.attributes.items()), columns=["attribute", "value"])
+                edited = st.data_editor(frame, num_rows="dynamic", hide_index=True, key=f"attrs_{chosen}",
+                                        width="stretch", column_config={
+                                            "attribute": st.column_config.TextColumn(width="small"),
+                                            "value": st.column_config.TextColumn(width="large")})
+                kind = st.selectbox("Kind", SOURCE_KINDS, index=SOURCE_KINDS.index(src.kind) if src.kind in SOURCE_KINDS else 0,
+                                    key=f"kind_{chosen}")
+                if st.button("Save attributes", key=f"save_attrs_{chosen}"):
+                    attrs = {r["attribute"]: r["value"] for _, r in edited.iterrows()}  # blanks dropped by the library
+                    changed = ui.run(lambda: set_attributes(project, chosen, attrs, kind), f"Saving attributes of {src.name}")
+                    if changed is not None:
+                        ui.flash("Attributes saved" if changed else "Nothing changed")
+                        st.rerun()
+            memos_expander(project, "source", chosen, f"source {src.name}", key=f"src_{chosen}")
 
 
 # -- add --------------------------------------------------------------------------------------------
@@ -239,7 +251,7 @@ def _last_import() -> None:
             st.markdown(f"**Read these notes** ({len(notes)}): lines that may be misread as speaker turns, "
                         "pages with no text, codings that moved")
             for note in notes:
-                st.markdown("- " + render.label(note))
+                st.markdown("- " + render.md(" ".join(note.split())))  # quotes source lines: verbatim, names too
 
 
 def _materialise(request: dict, tmp: Path) -> tuple[list[Path], Path | None, str] | None:

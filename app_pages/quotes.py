@@ -40,7 +40,7 @@ with search_col:
         k = c2.number_input("How many", 1, 50, 8, key="q_k")
         fcols = st.columns(2) if attr_values else []  # two per row: long values stay readable
         chosen = {key: fcols[i % 2].multiselect(key.capitalize(), vals, key=f"q_f_{key}",
-                                                placeholder="any")
+                                                placeholder="any", format_func=render.name)
                   for i, (key, vals) in enumerate(attr_values.items())}
         include_coded = st.checkbox("Include passages already coded", value=True, key="q_coded",
                                     help="Untick for 'find more like these': new evidence only.")
@@ -51,9 +51,13 @@ with search_col:
         if not next(iter(kwargs.values())):
             st.error(f"Choose a {mode.lower()} first.")
         else:
-            with st.spinner("Searching the corpus…"):
+            with st.status("Finding quotes: searching the corpus by meaning and by words, then choosing whole "
+                           "sentences (the first search waits for the embedding model to load)…",
+                           expanded=False) as status:
                 res = ui.run(lambda: find_quotes(project, k=int(k), filters=filters, include_coded=include_coded, **kwargs),
                              "Finding quotes")
+                status.update(label=f"{len(res.quotes)} quotes found" if res is not None else "The search stopped",
+                              state="complete" if res is not None else "error")
             if res is not None:
                 st.session_state["q_results"] = [q.model_dump() for q in res.quotes]
                 st.session_state["q_spread"] = res.spread_text
@@ -66,10 +70,12 @@ with search_col:
             render.quote(q.text)
             a, b = st.columns([5, 2])
             with a:
-                render.caption(f"— {q.attribution or q.source_name} · {q.source_name}"
-                               + (f", line {q.line}" if q.line else "") + f" · {q.origin} · score {q.score:.2f}")
+                who = q.attribution or q.source_name
+                origin = "already coded" if q.origin == "coding" else "found by search"
+                render.caption(f"— {who}" + (f" · {q.source_name}" if q.source_name not in who else "")
+                               + (f" · line {q.line}" if q.line else "") + f" · {origin} · relevance {q.score:.2f}")
                 if q.why:
-                    render.caption(f"Why it matched: {q.why}")
+                    render.caption(f"Why it is here: {q.why}")
             with a:
                 ui.page_link("corpus", "Open in source", {"source": q.source_id, "start": q.start, "end": q.end}, ":material/description:")
             if (q.source_id, q.start, q.end) in in_basket:
@@ -86,8 +92,15 @@ with basket_col:
         st.info("The basket is empty. Add quotes from the results.")
     for pos, item in enumerate(items):
         with st.container(border=True):
-            render.quote(item.quote.text[:400] + ("…" if len(item.quote.text) > 400 else ""), prefix=f"{pos + 1}.")
-            render.caption(f"— {item.quote.attribution or item.quote.source_name}")
+            q = item.quote
+            render.quote(q.text[:400] + ("…" if len(q.text) > 400 else ""), prefix=f"{pos + 1}.")
+            who = q.attribution or q.source_name
+            with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                render.caption(f"— {who}" + (f" · {q.source_name}" if q.source_name not in who else "")
+                               + (f" · line {q.line}" if q.line else "")
+                               + (f" · {q.attributes['_group']}" if q.attributes.get("_group") else ""))
+                ui.page_link("corpus", "Open in source", {"source": q.source_id, "start": q.start, "end": q.end},
+                             ":material/open_in_new:")
             note = st.text_input("Note", item.note, key=f"b_note_{item.id}", label_visibility="collapsed",
                                  placeholder="Your note for the write-up")
             c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
@@ -106,20 +119,22 @@ with basket_col:
     if items:
         checked = ui.run(lambda: writeup.checked_items(project, items), "Checking the basket against the sources")
         if checked is not None:
-            markdown = writeup.to_markdown(checked)
+            memos = ui.run(lambda: writeup.writeup_memos(project), "Reading the memos") or []
+            markdown = writeup.to_markdown(checked, memos=memos)
 
             def _docx() -> bytes:  # built in memory: a download writes nothing to disk
-                return writeup.docx_bytes(checked)
+                return writeup.docx_bytes(checked, memos=memos)
 
             def _save() -> list[Path]:
                 return [writeup.export_writeup(project, fmt) for fmt in ("md", "docx")]
 
-            d1, d2, d3 = st.columns(3)
-            d1.download_button("Download Markdown", markdown, file_name="writeup.md", mime="text/markdown",
-                               type="primary", key="dl_md")
-            d2.download_button("Download DOCX", _docx, file_name="writeup.docx", key="dl_docx",
-                               mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-            if d3.button("Save to the exports folder", key="save_writeup",
+            bar = st.container(horizontal=True, gap="small")  # sized to their labels: none is cut off
+            bar.download_button("Download Markdown", markdown, file_name="writeup.md", mime="text/markdown",
+                                type="primary", key="dl_md", icon=":material/download:")
+            bar.download_button("Download DOCX", _docx, file_name="writeup.docx", key="dl_docx",
+                                mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                                icon=":material/download:")
+            if bar.button("Save to the exports folder", key="save_writeup",
                          help=render.label(f"Writes writeup.md and writeup.docx into {project.exports_dir} "
                                            "(recorded in the audit log)")):
                 saved = ui.run(_save, "Exporting the write-up")

@@ -16,6 +16,12 @@ into either directly; they go through this module:
 - `chip_html`, `highlight_html`, `source_html`, `excerpt_html`, `quote_html`: the HTML the pages
   build around data, each escaping every character of it.
 
+Pseudonymised display (`privacy.pseudonymise_display`): `name(x)` is the one place a real name
+becomes its pseudonym. `label`, `caption`, speaker labels in `source_html` / `context_html` pass
+through it, so attributions, speaker, participant and source names are masked on every page that
+uses them; quoted and source text (`quote_html`, `highlight_html`, `text`, `md`) stays verbatim.
+`use_display_names` sets the masking for the current script run (each run sets it afresh).
+
 Plain-text widgets (selectbox and multiselect options, text inputs, data frames, `st.code`,
 `st.json`) show their values as text and need nothing from here."""
 
@@ -24,12 +30,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import pairwise
 
 import streamlit as st
 
 from assistant.models import Code, Coding, Excerpt, Source
+from assistant.writing.attribution import DisplayNames
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 NEUTRAL = "#888888"
@@ -38,6 +46,28 @@ WORD_JOINER = "\u2060"  # zero-width, not shown, not a space: breaks a link shap
 _MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character (CommonMark escapes them all)
 # GFM turns these shapes into links even when escaped (it finds them in the text after parsing)
 _LINK_SHAPES = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)(?=[\w-])")
+
+
+_DISPLAY: ContextVar[DisplayNames | None] = ContextVar("thematic_display_names", default=None)
+
+
+# -- pseudonymised display --------------------------------------------------------------------------
+def use_display_names(names: DisplayNames | None) -> None:
+    """The project's display names for this script run (None: names as written)."""
+    _DISPLAY.set(names)
+
+
+def pseudonymised() -> bool:
+    names = _DISPLAY.get()
+    return bool(names is not None and names.on)
+
+
+def name(value: object) -> str:
+    """A speaker, participant, attribution or source name as the screen shows it: its pseudonym
+    when pseudonymised display is on, else as written. Plain text: escape it as usual."""
+    names = _DISPLAY.get()
+    text = "" if value is None else str(value)
+    return names.mask(text) if names is not None else text
 
 
 # -- Markdown, for the places Streamlit reads Markdown ----------------------------------------------
@@ -55,15 +85,15 @@ def md(value: object) -> str:
 def label(value: object, limit: int | None = None) -> str:
     """`value` as escaped Markdown on one line, for widget labels, radio options, captions, alerts
     and toasts. `limit` cuts long values (with an ellipsis) before escaping."""
-    s = " ".join(("" if value is None else str(value)).split())
+    s = " ".join(name(value).split())
     if limit is not None and len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return md(s)
 
 
 def caption(value: object) -> None:
-    """A caption made only of data."""
-    st.caption(md(value))
+    """A caption made only of data (names in it shown as pseudonyms when display is pseudonymised)."""
+    st.caption(md(name(value)))
 
 
 # -- HTML, for the blocks the pages draw themselves -------------------------------------------------
@@ -197,7 +227,7 @@ def source_html(source: Source, excerpts: Sequence[Excerpt], marks: Sequence[Mar
         body = highlight_html(text, e.start, e.end, marks, cited)
         if e.speaker or e.is_interviewer:
             cls = "th-turn th-int" if e.is_interviewer else "th-turn"
-            parts.append(f'<div class="{cls}"><div class="th-spk">{html_text(e.speaker or "Interviewer")}</div>'
+            parts.append(f'<div class="{cls}"><div class="th-spk">{html_text(name(e.speaker) or "Interviewer")}</div>'
                          f'<div class="th-body">{body}</div></div>')
         else:
             page = f'<span style="color:#8a8f98;font-size:0.8em">p.{int(e.page)} · </span>' if e.page else ""
@@ -219,7 +249,7 @@ def excerpt_html(text: str, start: int, end: int, evidence: tuple[int, int] | No
 
 def context_html(speaker: str | None, text: str) -> str:
     """A neighbouring turn, greyed, with its speaker in bold."""
-    who = f"<b>{html_text(speaker)}</b> " if speaker else ""
+    who = f"<b>{html_text(name(speaker))}</b> " if speaker else ""
     return (f'<div style="color:#8a8f98;font-size:0.88rem;white-space:pre-wrap;margin:2px 0">'
             f"{who}{html_text(text)}</div>")
 
@@ -237,3 +267,19 @@ def quote_html(text: str, muted: bool = False, prefix: str = "") -> str:
 def quote(text: str, muted: bool = False, prefix: str = "") -> None:
     st.html(quote_html(text, muted, prefix))
 
+
+
+def table_html(headers: Sequence[object], rows: Iterable[Sequence[object]], numeric: Sequence[int] = ()) -> str:
+    """A small table of data as escaped HTML: light for the browser (no data grid), wraps long
+    values, prints as it shows. `numeric`: column positions aligned right."""
+    right = set(numeric)
+
+    def cell(tag: str, i: int, value: object) -> str:
+        align = "text-align:right;font-variant-numeric:tabular-nums;" if i in right else "text-align:left;"
+        return (f'<{tag} style="{align}padding:3px 10px;border-bottom:1px solid #e3e8ec;vertical-align:top">'
+                f"{html_text(value)}</{tag}>")
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
+    return (f'<table style="border-collapse:collapse;font-size:0.88rem;margin:2px 0 8px 0">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")

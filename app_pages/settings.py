@@ -109,3 +109,53 @@ with right:
                      "summaries or ask a question. Nothing else: no files, no attributes beyond what is in the text.")
     else:
         st.success("Nothing. Embeddings, search, suggestions and everything else run locally.")
+
+# -- local models: find, try, use (the same steps as `thematic llm setup`) ---------------------------
+st.divider()
+st.markdown("**Local models**")
+render.caption("Looks for Ollama, llama.cpp and other OpenAI-compatible servers on this machine (127.0.0.1) "
+               "and GGUF files in the usual folders; recommends one for pre-coding on this machine.")
+gguf_dir = st.text_input("Also look in this folder or .gguf file (optional)", key="setup_gguf")
+if st.button("Find local models", key="setup_find"):
+    from assistant.llm.setup import discover, recommend
+
+    found = ui.run(lambda: discover(gguf_paths=[gguf_dir.strip()] if gguf_dir.strip() else []), "Finding local models")
+    if found is not None:
+        st.session_state["setup_found"] = (found, recommend(found.models, found.machine))
+        st.session_state.pop("setup_trial", None)
+if "setup_found" in st.session_state:
+    found, rec = st.session_state["setup_found"]
+    m = found.machine
+    render.caption(f"This machine: {m.ram_gb or '?'} GB RAM, {m.cores} cores. " + (
+        f"Recommended: {rec.best.label}: {rec.why}" if rec.best else rec.why))
+    if rec.ranked:
+        st.dataframe([{"model": r.model.label, "where": r.model.where, "size GB": r.model.size_gb,
+                       "parameters (B)": r.model.parameters, "notes": "; ".join(r.reasons)} for r in rec.ranked],
+                     hide_index=True, use_container_width=True)
+        choices = [r.model for r in rec.ranked]
+        chosen = st.selectbox("Model to use", choices, index=choices.index(rec.best) if rec.best in choices else 0,
+                              format_func=lambda fm: render.label(fm.label), key="setup_choice")
+        try_col, use_col = st.columns(2)
+        if try_col.button("Try it on one excerpt", key="setup_try"):
+            from assistant.coding.suggest.trial import run_trial
+            from assistant.llm.setup import settings_for
+
+            with st.spinner("Asking the model for codes for one excerpt…"):
+                st.session_state["setup_trial"] = (chosen.label, ui.run(
+                    lambda: run_trial(project, settings_for(chosen, project.settings.llm)), "The trial"))
+        tried = st.session_state.get("setup_trial")
+        if tried and tried[0] == chosen.label and tried[1] is not None:
+            t = tried[1]
+            if t.ok:
+                render.text(f"{t.seconds:.1f} s, excerpt {t.excerpt_id} ({t.source}): "
+                            + (", ".join(t.codes) or "no codes") + "".join(f"\n  evidence: {e}" for e in t.evidence[:3]))
+            else:
+                render.text(f"The trial failed after {t.seconds:.1f} s: {t.error}", muted=True)
+        if use_col.button("Use this model", key="setup_use", type="primary"):
+            from assistant.llm.setup import save_choice
+
+            trial = tried[1].to_dict() if tried and tried[0] == chosen.label and tried[1] is not None else None
+            if ui.run(lambda: save_choice(project, chosen, trial), "Saving the model") is not None:
+                project._ui_settings_mtime = (project.folder / "settings.json").stat().st_mtime  # type: ignore[attr-defined]
+                ui.flash(f"Model saved: {chosen.label}")
+                st.rerun()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,56 @@ def around(text: str, start: int, end: int, width: int = 120) -> tuple[int, int]
         blank = text.rfind(" ", end, hi)
         hi = blank if blank != -1 else hi
     return lo, hi
+
+
+# -- the Code page: which suggestions are worth a reviewer's time, and in what order -------------
+STRUCTURE_FLAGS = frozenset({"heading", "title", "front_matter", "speaker_label", "structure", "not_content",
+                             "header", "structural"})
+_LABEL_ONLY = re.compile(r"^[\w .'\u2019()\-]{1,40}:$")
+_FRONT_MATTER = re.compile(r"(?i)^(interview|transcript|focus group|date|time|duration|location|venue|interviewer|"
+                           r"participant(?: id)?|respondent|recorded|transcribed(?: by)?|file|page \d+)\b[^.?!]{0,80}$")
+
+
+def is_structural(text: str, flags: Iterable[str] = ()) -> bool:
+    """Whether a suggestion's excerpt is a heading, a title, front matter or a speaker label
+    rather than something anyone said: never worth a suggestion. The engine marks these itself
+    (`flags`); this second look at the words keeps the review queue clean for older suggestions
+    and for engines that do not mark them. Deliberately narrow: a short answer that is a sentence
+    ("Yes, every winter.") is content."""
+    if STRUCTURE_FLAGS & {str(f).lower() for f in flags}:
+        return True
+    s = " ".join(text.split())
+    if not s:
+        return True
+    if s.startswith("#") or _LABEL_ONLY.match(s):
+        return True
+    words = s.split()
+    if len(words) <= 12 and _FRONT_MATTER.match(s):
+        return True
+    if len(words) <= 10 and not re.search(r"[.?!…\"\u201d]$", s):
+        letters = [w for w in words if w[:1].isalpha()]
+        capitalised = sum(1 for w in letters if w[:1].isupper())
+        if s.isupper() or (letters and capitalised / len(letters) >= 0.6):
+            return True
+    return False
+
+
+REVIEW_ORDERS = {"score": "By score", "code": "By code", "source": "By source"}
+
+
+def order_suggestions(views: Sequence[Any], by: str) -> list[Any]:
+    """The review queue in the analyst's chosen order: by score (the default: the engine's most
+    confident proposals first), grouped by code, or source by source in document order."""
+    def score(v: Any) -> float:
+        return -(v.suggestion.score or 0.0)
+    if by == "code":
+        return sorted(views, key=lambda v: ((v.label or "").casefold(), score(v), v.excerpt_start))
+    if by == "source":
+        return sorted(views, key=lambda v: (v.source.casefold(), v.excerpt_start, score(v)))
+    return sorted(views, key=lambda v: (score(v), v.source.casefold(), v.excerpt_start))
+
+
+def preview(text: str, head: int = 420, tail: int = 160) -> str:
+    """A long selection shown whole when short, else its start and end around an ellipsis (the
+    stored coding is always the whole span)."""
+    return text if len(text) <= head + tail + 40 else text[:head].rstrip() + " … " + text[-tail:].lstrip()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import signin
+from app_pages.warmup import model_status
 
 PAGE_ICON = "💬"
 
@@ -26,15 +28,24 @@ def main() -> None:
     pages = [
         st.Page(ui.PAGES["corpus"], title="Corpus", icon=":material/description:", url_path="corpus", default=True),
         st.Page(ui.PAGES["code"], title="Code", icon=":material/label:", url_path="code"),
+        st.Page(ui.PAGES["codes"], title="Code tree", icon=":material/account_tree:", url_path="codes"),
+        st.Page(ui.PAGES["find"], title="Text search", icon=":material/search:", url_path="find"),
+        st.Page(ui.PAGES["memos"], title="Memos", icon=":material/sticky_note_2:", url_path="memos"),
         st.Page(ui.PAGES["quotes"], title="Quotes", icon=":material/format_quote:", url_path="quotes"),
         st.Page(ui.PAGES["themes"], title="Themes", icon=":material/hub:", url_path="themes"),
+        st.Page(ui.PAGES["matrix"], title="Matrix", icon=":material/grid_on:", url_path="matrix"),
         st.Page(ui.PAGES["ask"], title="Ask", icon=":material/forum:", url_path="ask"),
         st.Page(ui.PAGES["agreement"], title="Agreement & export", icon=":material/compare_arrows:",
                 url_path="agreement"),
+        st.Page(ui.PAGES["adjudicate"], title="Double coding", icon=":material/group:", url_path="adjudicate"),
+        st.Page(ui.PAGES["validate"], title="Validate", icon=":material/verified:", url_path="validate"),
         st.Page(ui.PAGES["settings"], title="Settings", icon=":material/settings:", url_path="settings"),
     ]
-    page = st.navigation(pages, position="sidebar")  # first: the sidebar links to these pages
+    # first: the sidebar links to these pages; every one of them, never folded behind "View 3 more"
+    page = st.navigation(pages, position="sidebar", expanded=True)
     ui.sidebar(project)
+    model_status(project)
+    signin.account_box(project)
     ui.remote_banner(project)
     ui.show_flash()
     page.run()

@@ -43,3 +43,15 @@ class ExchangeError(ThematicError):
 class SearchIndexError(ThematicError):
     """The search index cannot be used just now: another process is updating it past the wait,
     or it was built for another model (wraps the index layer's message)."""
+
+
+class PermissionDenied(ThematicError):
+    """The signed-in person's role does not allow this (a viewer writing, a coder changing the codebook)."""
+
+
+class SessionExpired(ThematicError):
+    """A workspace session that is past its expiry, signed out or unknown: sign in again."""
+
+
+class StoreUnavailable(ProjectError):
+    """The project's database server cannot be reached (stopped, restarting, network down)."""

@@ -90,6 +90,10 @@ class PrivacySettings(Section):
     pseudonymise_remote: bool = True  # replace known identifiers before text goes to a remote model
     terms: list[str] = Field(default_factory=list)  # extra names/places to pseudonymise
     pseudonymise_attributions: bool = False  # show "Participant 3" instead of names in quotes
+    # the workspace shows speakers, participants and attributions by pseudonym (display only: stored
+    # text, offsets and exports are unchanged). Off when absent, so an existing project keeps what it
+    # showed; `Project.init` switches it on for every new project.
+    pseudonymise_display: bool = False
 
 
 class ChunkingSettings(Section):
@@ -112,6 +116,15 @@ class SuggestSettings(Section):
     top_k: int = 3  # at most this many codes proposed per excerpt by the offline engine
     min_score: float = 0.0  # z-score floor before calibration kicks in
     examples_per_code: int = 3  # accepted examples per code given to an LLM
+    # the LLM engine (coding/suggest/assisted.py): "assisted" = the offline engine's top candidates
+    # judged by the model and combined by `llm_combine`; "free" = the model picks from the whole
+    # codebook and may propose new codes (suggest/llm.py)
+    llm_mode: Literal["assisted", "free"] = "assisted"
+    llm_candidates: int = 5
+    llm_combine: Literal["offline", "confirm", "rerank", "llm"] = "confirm"
+    llm_weight: float = 1.0  # rerank: z-score added for a yes, subtracted for a no
+    llm_runs: int = 1  # 2: a code is a yes only when two runs (candidate order reversed) agree
+    llm_order: Literal["rank", "reversed", "shuffled"] = "rank"
 
 
 class QuoteSettings(Section):
@@ -119,6 +132,55 @@ class QuoteSettings(Section):
     max_chars: int = 400
     per_participant: int = 2
     attribution: str = "{participant}, {organisation}, {kind}"
+
+
+class McpSettings(Section):
+    """The MCP server (`thematic mcp`). Whatever an assistant reads through it is read by that
+    assistant's model, which is usually remote, so serving counts as text leaving the machine:
+    refused until `data_may_leave` (or `thematic mcp --allow-data-to-leave`, audited). `max_level`
+    is the most a server may do (read < propose < write); `--level` may only ask for less. Write
+    (hand codings, memos) must be switched on by the lead: `thematic mcp permit write`."""
+
+    max_level: Literal["read", "propose", "write"] = "propose"
+    data_may_leave: bool = False
+    max_results: int = Field(default=25, ge=1, le=200)  # hits, quotes, segments, codes per call
+    max_chars: int = Field(default=20_000, ge=200, le=200_000)  # characters of source text per call
+    timeout_s: float = Field(default=30.0, gt=0, le=600)  # one tool call, then it is refused
+
+
+class DatabaseSettings(Section):
+    """Where the project's store lives. No `url`: the folder's own SQLite file (thematic.db), the
+    default for one analyst. A `postgresql://user@host:port/dbname` URL: a team's server, which
+    every app server opening this folder (or a copy of its settings) uses. The password is never
+    written here: it is read from the environment variable `password_env` names, or left to
+    libpq (PGPASSWORD, ~/.pgpass). `app_role`: the role the app servers sign in as, which
+    `thematic init --database ... --app-role` grants the tables to, append-only on the audit log."""
+
+    url: str | None = None
+    password_env: str | None = None
+    app_role: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if not parts.scheme.startswith(("postgresql", "postgres")):
+            raise ValueError("database.url takes a postgresql://... URL (leave it empty for the folder's SQLite file)")
+        if parts.password:
+            raise ValueError("the database URL holds a password, which would be saved in settings.json in the clear: "
+                             "put it in an environment variable named by database.password_env, or in ~/.pgpass")
+        return v
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v and not is_env_var_name(v):
+            raise ValueError("database.password_env takes the NAME of an environment variable, not the password")
+        return v or None
 
 
 class Settings(Section):
@@ -130,6 +192,8 @@ class Settings(Section):
     search: SearchSettings = Field(default_factory=SearchSettings)
     suggest: SuggestSettings = Field(default_factory=SuggestSettings)
     quotes: QuoteSettings = Field(default_factory=QuoteSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @classmethod
     def load(cls, path: Path) -> "Settings":

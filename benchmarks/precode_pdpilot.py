@@ -66,8 +66,9 @@ def predict(scorer: OfflineScorer, scores: np.ndarray, top_k: int) -> np.ndarray
 
 
 def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3),
-        rejections: bool = True) -> dict[str, object]:
-    from index.embeddings import SentenceTransformerEmbedder
+        rejections: bool = True, sentence_vectors: str = "context", definitions: bool = True,
+        seed_fraction: float = 0.2, params_override: dict | None = None) -> dict[str, object]:
+    from index.embeddings import SentenceTransformerEmbedder, embed_with_sentences_cache
 
     rows, defs = load(data)
     uses = Counter(c for r in rows for c in r["codes"])
@@ -85,6 +86,24 @@ def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3)
             memo.update(zip(miss, embedder.embed(miss)))
         return np.stack([memo[t] for t in texts]) if len(texts) else np.zeros((0, embedder.dim), np.float32)
 
+    sent_memo: dict[str, np.ndarray] = {}
+
+    def embed_sentences(texts):
+        """Sentence vectors pooled from each excerpt's own forward pass (what a project uses)."""
+        miss = [t for t in dict.fromkeys(texts) if t not in sent_memo]
+        if miss:
+            sent_memo.update(zip(miss, embed_with_sentences_cache(embedder.inner, miss, embedder.cache)[1]))
+        return [sent_memo[t] for t in texts]
+
+    sent_fn = embed_sentences if sentence_vectors == "context" else None
+
+    def make_params() -> ScorerParams:
+        p = ScorerParams(top_k=top_k, threshold=-1e9)
+        for k, v in (params_override or {}).items():
+            target = p.learn if hasattr(p.learn, k) and not hasattr(p, k) else p
+            setattr(target, k, v)
+        return p
+
     texts, ids = [r["text"] for r in rows], [r["excerpt_id"] for r in rows]
     gold = np.array([[int(p in r["codes"]) for p in paths] for r in rows])
     idx = {p: j for j, p in enumerate(paths)}
@@ -93,13 +112,13 @@ def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3)
         out = []
         for p in paths:
             parent = " > ".join(p.split(" > ")[:-1])
-            out.append(CodeSpecVec(key=idx[p], name=p.split(" > ")[-1], definition=defs.get(p, "") or "",
+            out.append(CodeSpecVec(key=idx[p], name=p.split(" > ")[-1], definition=(defs.get(p, "") or "") if definitions else "",
                                    examples=examples.get(p, []), parent=idx.get(parent)))
         return out
 
-    params = ScorerParams(top_k=top_k, threshold=-1e9)
+    params = make_params()
     # run 1: codebook only
-    s1 = OfflineScorer(embed, params)
+    s1 = OfflineScorer(embed, params, sent_fn)
     s1.fit(specs({}), texts, ids)  # warms the caches
     t0 = time.perf_counter()
     s1.fit(specs({}), texts, ids)
@@ -113,13 +132,13 @@ def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3)
         top suggestions that were wrong REJECTED; scored on the other 80%."""
         rng = np.random.default_rng(split_seed)
         order = rng.permutation(len(rows))
-        n_seed = round(0.2 * len(rows))
+        n_seed = round(seed_fraction * len(rows))
         seed_i, test_i = np.sort(order[:n_seed]), np.sort(order[n_seed:])
         labels = np.where(gold[seed_i] == 1, ACCEPTED, SEEN).astype(np.int8)
         if rejections:
             first = predict(s1, sc1[seed_i], top_k)
             labels[(first == 1) & (gold[seed_i] == 0)] = REJECTED
-        s2 = OfflineScorer(embed, ScorerParams(top_k=top_k, threshold=-1e9))
+        s2 = OfflineScorer(embed, make_params(), sent_fn)
         t0 = time.perf_counter()
         s2.fit(specs({}), texts, ids)
         s2.learn([texts[i] for i in seed_i], [ids[i] for i in seed_i], labels)
@@ -142,6 +161,8 @@ def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3)
     return {"benchmark": "precode_pdpilot", "unit": "214 distinct coded excerpts (gold multi-label)",
             "codes_evaluated": len(paths), "top_k": top_k, "reported_split_seed": seed,
             "tuning_split_seeds": list(tune_seeds), "rejections_simulated": rejections, "embedder": embedder.model_id,
+            "sentence_vectors": sentence_vectors, "definitions": definitions, "seed_fraction": seed_fraction,
+            "params_override": params_override or {},
             "lexical": "bm25",
             "run1_codebook_only": {k: v for k, v in r1.items() if k not in ("kappa_per_code", "codes")},
             "run1_on_same_80pct": {k: v for k, v in r1_80.items() if k not in ("kappa_per_code", "codes")},
@@ -161,10 +182,20 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=1)
     ap.add_argument("--tune-seeds", type=int, nargs="*", default=[1, 2, 3])
     ap.add_argument("--no-rejections", action="store_true", help="run 2 learns from accepted codes only")
+    ap.add_argument("--sentence-vectors", choices=["context", "separate"], default="context",
+                    help="context: pooled from the excerpt's own forward pass (as a project does); "
+                         "separate: each sentence embedded on its own (the old second pass)")
+    ap.add_argument("--no-definitions", action="store_true",
+                    help="codes given by name only (the authors' definitions removed)")
+    ap.add_argument("--seed-fraction", type=float, default=0.2, help="share of excerpts reviewed in run 2")
+    ap.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                    help="override a ScorerParams/LearnParams field (for tuning), e.g. --set w_lexical=0.8")
     args = ap.parse_args()
+    override = {k: float(v) for k, v in (a.split("=", 1) for a in args.set)}
     if args.seed in args.tune_seeds:
         log(f"warning: reported seed {args.seed} is also a tuning seed; its figures are not held out")
-    emit(run(args.data, args.seed, args.top_k, args.tune_seeds, not args.no_rejections))
+    emit(run(args.data, args.seed, args.top_k, args.tune_seeds, not args.no_rejections, args.sentence_vectors,
+             not args.no_definitions, args.seed_fraction, override))
 
 
 if __name__ == "__main__":

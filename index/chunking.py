@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from index.front_matter import excerpt_kinds, is_standalone_block, split_trailing_boilerplate
 from index.speakers import detect_turns, looks_like_transcript, mark_interviewers
 from index.text import sentence_spans, trim_span
 from index.types import Document, ExcerptSpan, Page, Turn
@@ -121,7 +122,13 @@ def _document_spans(text: str, s: int, e: int, settings: ChunkSettings, by_blank
     out: list[Span] = []
     run: list[Span] = []
     for a, b in _blocks(text, s, e, by_blank):
-        if b - a > settings.max_chars:
+        if by_blank and is_standalone_block(text[a:b]):
+            # a heading, a title block or a table of contents stands alone, so it is never
+            # packed into the paragraph after it and can be kept out of coding and quotes
+            out.extend(_pack(run, settings) if run else [])
+            run = []
+            out.append((a, b))
+        elif b - a > settings.max_chars:
             out.extend(_pack(run, settings) if run else [])
             run = []
             out.extend(_split_long(text, a, b, settings))
@@ -249,8 +256,25 @@ def chunk(
         turns = list(document.turns)
         if not any(t.is_interviewer for t in turns):
             turns = mark_interviewers(turns, text, interviewer)
-        return chunk_transcript(text, turns, settings, document.pages)
+        return _with_kinds(text, chunk_transcript(text, turns, settings, document.pages))
     turns = detect_turns(text, interviewer)
     if looks_like_transcript(turns, text):
-        return chunk_transcript(text, turns, settings, document.pages)
-    return chunk_document(text, document.pages, settings)
+        return _with_kinds(text, chunk_transcript(text, turns, settings, document.pages))
+    return _with_kinds(text, chunk_document(text, document.pages, settings))
+
+
+def _split_boilerplate(text: str, span: ExcerptSpan) -> list[ExcerptSpan]:
+    """A transcription service's trailer ("Transcribed by https://otter.ai") after a blank line
+    at the end of the last turn becomes an excerpt of its own (marked "header" after)."""
+    cut = split_trailing_boilerplate(text, span.start, span.end)
+    if cut is None:
+        return [span]
+    body_end, tail_start = cut
+    return [replace(span, end=body_end), ExcerptSpan(tail_start, span.end, page=span.page)]
+
+
+def _with_kinds(text: str, spans: list[ExcerptSpan]) -> list[ExcerptSpan]:
+    """Mark header blocks, front matter, headings and label-only turns (`index.front_matter`)."""
+    spans = [piece for s in spans for piece in _split_boilerplate(text, s)]
+    kinds = excerpt_kinds([text[s.start:s.end] for s in spans], [s.speaker for s in spans])
+    return [replace(s, kind=k) if k != s.kind else s for s, k in zip(spans, kinds)]

@@ -39,12 +39,13 @@ from index.embeddings import (
     EmbeddingCache,
     Progress,
     embed_with_cache,
+    embed_with_sentences_cache,
 )
 from index.errors import IndexStateError
 from index.lexical import Bm25Index
 from index.records import IndexRecord, MetaFilter
 from index.search_logic import Candidate, rank_candidates
-from index.storage import fsync_tree, write_json_atomic
+from index.storage import fsync_tree, load_dir_path, write_json_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -100,18 +101,38 @@ class VerifyReport:
                     or self.unreadable)
 
 
+def _check_dense_files(folder: Path) -> None:
+    """What loading the dense index would find missing or unreadable, found without FAISS (the
+    index itself is loaded on first dense use): its description and its data file."""
+    folder = load_dir_path(folder)
+    meta = json.loads((folder / "dense.json").read_text())
+    names = {"flat": ["vectors.npy"], "ivfpq": ["index.faiss", "vectors.npy"]}.get(meta["kind"], ["index.faiss"])
+    if not all((folder / n).is_file() for n in [*names, "ids.npy"]):
+        raise FileNotFoundError(f"{folder}: dense index files are missing")
+
+
 class _State:
     """One loaded generation: records in row order plus both indexes over them."""
 
-    def __init__(self, records: list[IndexRecord], digests: list[str], dense: DenseIndex,
-                 bm25: Bm25Index, manifest: dict[str, Any]):
+    def __init__(self, records: list[IndexRecord], digests: list[str],
+                 dense: DenseIndex | Callable[[], DenseIndex], bm25: Bm25Index,
+                 manifest: dict[str, Any]):
         self.records = records
         self.digests = digests
-        self.dense = dense
+        # the dense index may be given as its loader: a BM25 search never needs it (nor FAISS)
+        self._dense = dense if isinstance(dense, DenseIndex) else None
+        self._load_dense = None if isinstance(dense, DenseIndex) else dense
         self.bm25 = bm25
         self.manifest = manifest
         self.pos = {r.id: p for p, r in enumerate(records)}
         self.filter = MetaFilter([r.meta for r in records])
+
+    @property
+    def dense(self) -> DenseIndex:
+        if self._dense is None:
+            assert self._load_dense is not None
+            self._dense = self._load_dense()
+        return self._dense
 
 
 class CorpusIndex:
@@ -233,16 +254,26 @@ class CorpusIndex:
                     row = json.loads(line)
                     records.append(IndexRecord(row["id"], row["text"], row["meta"]))
                     digests.append(row["digest"])
-            dense = DenseIndex.load(gen / "dense", self.settings.dense)
+            _check_dense_files(gen / "dense")
             bm25 = Bm25Index.load(gen / "bm25")
         except IndexStateError:
             raise
         except Exception as exc:  # missing generation, truncated records, damaged index files
-            raise IndexStateError(f"{self.folder}: index generation "
-                                  f"{manifest.get('generation')!r} is unreadable "
-                                  f"({type(exc).__name__}: {exc}); rebuild it with "
-                                  "`thematic reindex`") from exc
-        return _State(records, digests, dense, bm25, manifest)
+            raise self._unreadable(manifest, exc) from exc
+
+        def load_dense() -> DenseIndex:  # on first dense use (FAISS costs seconds to import)
+            try:
+                return DenseIndex.load(gen / "dense", self.settings.dense)
+            except Exception as exc:
+                raise self._unreadable(manifest, exc) from exc
+
+        return _State(records, digests, load_dense, bm25, manifest)
+
+    def _unreadable(self, manifest: dict[str, Any], exc: Exception) -> IndexStateError:
+        return IndexStateError(f"{self.folder}: index generation "
+                               f"{manifest.get('generation')!r} is unreadable "
+                               f"({type(exc).__name__}: {exc}); rebuild it with "
+                               "`thematic reindex`")
 
     def _manifest_stat(self) -> tuple[int, int, int] | None:
         try:
@@ -347,8 +378,13 @@ class CorpusIndex:
             cache = EmbeddingCache(self.cache_path) if self.use_cache else None
             try:
                 stats = CacheStats()
-                vectors[todo] = embed_with_cache(
-                    self.embedder, [records[r].text for r in todo], cache, progress, stats)
+                texts = [records[r].text for r in todo]
+                if cache is not None and getattr(self.embedder, "pools_sentences", False):
+                    # the same forward pass caches each excerpt's sentence vectors, so the code
+                    # suggestion engine never embeds the corpus a second time
+                    vectors[todo] = embed_with_sentences_cache(self.embedder, texts, cache, progress, stats)[0]
+                else:
+                    vectors[todo] = embed_with_cache(self.embedder, texts, cache, progress, stats)
             finally:
                 if cache is not None:
                     cache.close()
@@ -421,6 +457,8 @@ class CorpusIndex:
                 self._load_or_forget()  # it failed to load before: is it still damaged?
                 if self.load_error is not None:
                     raise self.load_error
+            if self._state is not None:
+                self._state.dense  # noqa: B018 -- loads the deferred dense index: damaged files count
         except (IndexStateError, KeyError, TypeError, ValueError) as exc:
             # damaged: everything needs indexing again, and `ok` is False so sync rebuilds it
             problem = str(exc) if isinstance(exc, IndexStateError) else \
@@ -467,8 +505,10 @@ class CorpusIndex:
         mask = state.filter.mask(filters, exclude_interviewer)
         if mask is not None and not mask.any():
             return []
+        # BM25 alone touches the dense index only to diversify (MMR needs the vectors)
+        dense = state.dense if mode != "bm25" or diversify is not None else None
         cands = rank_candidates(
-            query, k, mode, mask, state.dense, state.bm25, self.settings,
+            query, k, mode, mask, dense, state.bm25, self.settings,  # type: ignore[arg-type]
             self.embedder if mode != "bm25" else None,
             reranker=self._get_reranker() if rerank else None,
             texts=lambda pos: [state.records[p].text for p in pos],

@@ -24,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from index.text import sentence_spans
+
 Progress = Callable[[int, int], None]
+Spans = list[tuple[int, int]]
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -33,6 +36,14 @@ DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # WAL mode) cost well under 1% of the embedding time they protect.
 COMMIT_TEXTS = 256
 COMMIT_SECONDS = 5.0
+
+
+def excerpt_sentence_spans(text: str) -> Spans:
+    """The sentences of an excerpt as (start, end) offsets, the whole text when it has none: the
+    one definition shared by the index (which caches a vector per sentence) and the code
+    suggestion engines (which score sentences), so a cached sentence vector always means the
+    same characters."""
+    return sentence_spans(text) or [(0, len(text))]
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -82,6 +93,26 @@ class Embedder(ABC):
     def query(self, text: str) -> np.ndarray:
         """Embed one query (1-d vector). Overridden where a single text deserves other settings."""
         return self.embed_batch([text])[0]
+
+    #: True where `embed_batch_with_sentences` gets the sentence vectors from the texts' own
+    #: forward pass (nearly free); False where it needs a second pass over the sentences.
+    pools_sentences: bool = False
+
+    def embed_batch_with_sentences(self, texts: Sequence[str], spans: Sequence[Spans]
+                                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of the texts and of each text's sentences (`spans[i]` inside `texts[i]`):
+        (array (len(texts), dim), one array (len(spans[i]), dim) per text). This default embeds
+        the sentences in a second pass; a model that can pool its own token vectors overrides it."""
+        texts = list(texts)
+        X = self.embed_batch(texts) if texts else np.zeros((0, self.dim), np.float32)
+        flat = [t[s:e] for t, sp in zip(texts, spans) for s, e in sp]
+        S = self.embed_batch(flat) if flat else np.zeros((0, self.dim), np.float32)
+        return X, _split(S, [len(sp) for sp in spans])
+
+
+def _split(S: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
+    bounds = np.cumsum([0, *counts])
+    return [S[bounds[i]:bounds[i + 1]] for i in range(len(counts))]
 
 
 def resolve_model(model: str) -> tuple[str, str]:
@@ -186,6 +217,56 @@ class SentenceTransformerEmbedder(Embedder):
     def query(self, text: str) -> np.ndarray:
         return self._encode([text], self.query_threads)[0]
 
+    pools_sentences = True
+
+    def embed_batch_with_sentences(self, texts: Sequence[str], spans: Sequence[Spans]
+                                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass gives both: the text vector is the model's own output (identical to
+        `embed_batch`), and each sentence vector is the mean of the text's token vectors whose
+        characters (the tokenizer's offset mapping) fall in the sentence, L2-normalised. Sentence
+        vectors thus see their context, and the second pass that embedded every sentence again
+        (as long as the first) is gone. Sentences past the model's token limit, and any text whose
+        tokens cannot be aligned, fall back to embedding those sentences on their own."""
+        import torch
+
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32), []
+        model = self.model
+        with self._lock:
+            if torch.get_num_threads() != self.batch_threads:
+                torch.set_num_threads(self.batch_threads)
+            outs = model.encode(texts, batch_size=self.batch_size, output_value=None,
+                                normalize_embeddings=True, show_progress_bar=False)
+        tok = model.tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                              max_length=model.max_seq_length)
+        X = np.zeros((len(texts), self.dim), np.float32)
+        result: list[np.ndarray] = []
+        redo: list[tuple[int, int]] = []  # (text, sentence) pairs to embed on their own
+        for i, (out, sp) in enumerate(zip(outs, spans)):
+            X[i] = np.asarray(out["sentence_embedding"].float().cpu().numpy(), np.float32)
+            mask = out["attention_mask"].bool().cpu().numpy()
+            tokens = out["token_embeddings"].float().cpu().numpy()[mask]
+            offsets = np.asarray(tok["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)
+            ids = out["input_ids"].cpu().numpy()[mask]
+            vecs = np.zeros((len(sp), self.dim), np.float32)
+            if len(ids) != len(tok["input_ids"][i]) or list(ids) != list(tok["input_ids"][i]):
+                redo += [(i, k) for k in range(len(sp))]
+            else:
+                real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
+                for k, (s, e) in enumerate(sp):
+                    sel = real & (offsets[:, 0] < e) & (offsets[:, 1] > s)
+                    if sel.any():
+                        vecs[k] = tokens[sel].mean(axis=0)
+                    else:
+                        redo.append((i, k))
+            result.append(vecs)
+        if redo:
+            alone = self._encode([texts[i][spans[i][k][0]:spans[i][k][1]] for i, k in redo], self.batch_threads)
+            for (i, k), v in zip(redo, alone):
+                result[i][k] = v
+        return X, [l2_normalise(v) for v in result]
+
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -220,6 +301,12 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
+def sentence_key(text: str, spans: Spans) -> bytes:
+    """Cache key of a text's sentence vectors: the text and where its sentences are."""
+    marks = ";".join(f"{s},{e}" for s, e in spans)
+    return hashlib.sha256(text.encode("utf-8") + b"\x00" + marks.encode()).digest()
+
+
 class EmbeddingCache:
     """SQLite file mapping (model id, sha256(text)) to a float32 vector. Survives index rebuilds,
     setting changes and re-imports, so unchanged text is embedded once per model.
@@ -252,6 +339,12 @@ class EmbeddingCache:
                 "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key BLOB NOT NULL,"
                 " dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (model, key)) WITHOUT ROWID"
             )
+            # the vectors of a text's sentences pooled from the text's own forward pass; the key
+            # covers the text and its sentence spans, so a changed splitter is a miss, not a lie
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS sentence_vectors (model TEXT NOT NULL, key BLOB NOT NULL,"
+                " n INTEGER NOT NULL, vecs BLOB NOT NULL, PRIMARY KEY (model, key)) WITHOUT ROWID"
+            )
             conn.commit()
             conn.execute("SELECT COUNT(*) FROM vectors").fetchone()
         except BaseException:
@@ -259,20 +352,23 @@ class EmbeddingCache:
             raise
         return conn
 
+    def _rows_for_keys(self, select: str, model_id: str, keys: Sequence[bytes]) -> Iterator[Any]:
+        """The rows of `select` (a query ending `WHERE model = ? AND key IN ({marks})`) for all of
+        `keys`, asked in chunks so no query passes SQLite's bound-parameter limit."""
+        for start in range(0, len(keys), self._CHUNK):
+            chunk = list(keys[start : start + self._CHUNK])
+            marks = ",".join("?" * len(chunk))
+            yield from self._conn.execute(select.format(marks=marks), [model_id, *chunk])
+
     def get_many(self, model_id: str, keys: Sequence[bytes], dim: int | None = None
                  ) -> dict[bytes, np.ndarray]:
         """Cached vectors for `keys`; with `dim`, vectors of another length count as misses."""
         found: dict[bytes, np.ndarray] = {}
-        for start in range(0, len(keys), self._CHUNK):
-            chunk = list(keys[start : start + self._CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})",
-                [model_id, *chunk],
-            )
-            for key, blob in rows:
-                if dim is None or len(blob) == 4 * dim:
-                    found[bytes(key)] = np.frombuffer(blob, dtype=np.float32)
+        rows = self._rows_for_keys("SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})",
+                                   model_id, keys)
+        for key, blob in rows:
+            if dim is None or len(blob) == 4 * dim:
+                found[bytes(key)] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def put_many(self, model_id: str, keys: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -281,6 +377,22 @@ class EmbeddingCache:
         rows = [(model_id, k, int(v.shape[0]), v.tobytes()) for k, v in zip(keys, vectors)]
         with self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", rows)
+
+    def get_sentences_many(self, model_id: str, keys: Sequence[bytes], dim: int
+                           ) -> dict[bytes, np.ndarray]:
+        """Cached sentence-vector blocks (n, dim) for `sentence_key`s; a wrong size is a miss."""
+        found: dict[bytes, np.ndarray] = {}
+        rows = self._rows_for_keys("SELECT key, n, vecs FROM sentence_vectors WHERE model = ? AND key IN ({marks})",
+                                   model_id, keys)
+        for key, n, blob in rows:
+            if len(blob) == 4 * dim * n:
+                found[bytes(key)] = np.frombuffer(blob, dtype=np.float32).reshape(n, dim)
+        return found
+
+    def put_sentences_many(self, model_id: str, keys: Sequence[bytes], blocks: Sequence[np.ndarray]) -> None:
+        rows = [(model_id, k, int(b.shape[0]), np.asarray(b, np.float32).tobytes()) for k, b in zip(keys, blocks)]
+        with self._conn:
+            self._conn.executemany("INSERT OR REPLACE INTO sentence_vectors VALUES (?, ?, ?, ?)", rows)
 
     def count(self, model_id: str) -> int:
         """How many vectors are cached for one model."""
@@ -373,3 +485,59 @@ def embed_with_cache(
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def embed_with_sentences_cache(
+    embedder: Embedder,
+    texts: Sequence[str],
+    cache: EmbeddingCache | None,
+    progress: Progress | None = None,
+    stats: CacheStats | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Like `embed_with_cache`, and also each text's sentence vectors (sentences as
+    `excerpt_sentence_spans` cuts them): (text vectors, one (n_sentences, dim) block per text).
+
+    A text missing either its vector or its sentence block is embedded once, and both results
+    are cached: the search index calls this when it embeds excerpts, so the code suggestion
+    engine later finds every sentence vector already there and never runs the model again.
+    Batches are committed as they finish, as in `embed_with_cache`."""
+    texts = list(texts)
+    dim = embedder.dim
+    spans = {t: excerpt_sentence_spans(t) for t in dict.fromkeys(texts)}
+    tkeys = {t: text_key(t) for t in spans}
+    skeys = {t: sentence_key(t, spans[t]) for t in spans}
+    vec: dict[str, np.ndarray] = {}
+    sent: dict[str, np.ndarray] = {}
+    if cache is not None:
+        got_v = cache.get_many(embedder.model_id, list(tkeys.values()), dim=dim)
+        got_s = cache.get_sentences_many(embedder.model_id, list(skeys.values()), dim)
+        for t in spans:
+            if tkeys[t] in got_v:
+                vec[t] = got_v[tkeys[t]]
+            if skeys[t] in got_s:
+                sent[t] = got_s[skeys[t]]
+    missing = [t for t in spans if t not in vec or t not in sent]
+    if stats is not None:
+        stats.from_cache += len(texts) - len(missing)
+    if missing:
+        if progress is not None:
+            progress(0, len(missing))
+        order = sorted(missing, key=lambda t: -len(t))  # similar lengths per batch: little padding
+        done = 0
+        for start in range(0, len(order), embedder.batch_size):
+            batch = order[start : start + embedder.batch_size]
+            X, blocks = embedder.embed_batch_with_sentences(batch, [spans[t] for t in batch])
+            if cache is not None:
+                cache.put_many(embedder.model_id, [tkeys[t] for t in batch], X)
+                cache.put_sentences_many(embedder.model_id, [skeys[t] for t in batch], blocks)
+            for t, x, b in zip(batch, X, blocks):
+                vec.setdefault(t, x)  # a cached text vector stays what search has indexed
+                sent[t] = b
+            done += len(batch)
+            if stats is not None:
+                stats.embedded += len(batch)
+            if progress is not None:
+                progress(done, len(missing))
+    if not texts:
+        return np.zeros((0, dim), np.float32), []
+    return np.stack([vec[t] for t in texts]).astype(np.float32, copy=False), [sent[t] for t in texts]

@@ -5,13 +5,16 @@ settings, so what suits interview language can be measured rather than guessed.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
 
 from index.config import Bm25Settings
@@ -21,22 +24,45 @@ from index.storage import load_dir_path, save_dir_atomic
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def _numba_available() -> bool:
+if TYPE_CHECKING:
+    import bm25s
+
+
+def _bm25s(jit: bool = True) -> ModuleType:
+    """bm25s, imported on first use. It imports numba (and llvmlite) at import time when they are
+    installed: about a second, paid by every `thematic search` although scoring a query never
+    needs the JIT (the numpy path sums the same float32 scores in the same order). So a process
+    that first needs bm25s only to query (`jit=False`) imports it with numba hidden; one that
+    builds indexes gets the JIT, which speeds up building large ones. Whichever comes first
+    decides for the process (bm25s reads numba once); both give the same scores. scipy (another
+    half second) is hidden the same way: bm25s uses it only for its optional "scipy" CSC builder,
+    which these indexes never select."""
+    module = sys.modules.get("bm25s")
+    if module is not None:
+        return module
+    if jit:
+        return importlib.import_module("bm25s")
+    hidden = [name for name in ("numba", "scipy") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
     try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        return importlib.import_module("bm25s")
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+
+
+def _numba_available() -> bool:
+    """Whether the imported bm25s has its numba backend (see `_bm25s`)."""
+    return bool(getattr(_bm25s(), "NUMBA_AVAILABLE", False))
 
 
 class Tokenizer:
     """Lower-case words, minus stopwords, stemmed. Identical for documents and queries."""
 
-    def __init__(self, settings: Bm25Settings):
+    def __init__(self, settings: Bm25Settings, jit: bool = True):
         if settings.stopwords == "en":
-            from bm25s.stopwords import STOPWORDS_EN
-
-            self.stopwords = frozenset(STOPWORDS_EN)
+            self.stopwords = frozenset(_bm25s(jit).stopwords.STOPWORDS_EN)
         else:
             self.stopwords = frozenset(w.lower() for w in (settings.stopwords or []))
         self._stem = None
@@ -57,9 +83,10 @@ class Bm25Index:
     """A bm25s index plus the excerpt ids of its rows. bm25s cannot add documents, so `build`
     re-indexes everything (about 1 s per 10k excerpts here); corpora of interviews are small."""
 
-    def __init__(self, settings: Bm25Settings | None = None):
+    def __init__(self, settings: Bm25Settings | None = None, jit: bool = True):
+        """`jit=False` when the index is only loaded to be queried (see `_bm25s`)."""
         self.settings = settings or Bm25Settings()
-        self.tokenizer = Tokenizer(self.settings)
+        self.tokenizer = Tokenizer(self.settings, jit)
         self.ids = np.zeros(0, dtype=np.int64)
         self._bm25: bm25s.BM25 | None = None
         self._pos: dict[int, int] = {}
@@ -70,7 +97,7 @@ class Bm25Index:
     def _new_bm25(self) -> bm25s.BM25:
         s = self.settings
         backend = "numba" if _numba_available() else "numpy"
-        return bm25s.BM25(method=s.method, k1=s.k1, b=s.b, backend=backend)
+        return _bm25s().BM25(method=s.method, k1=s.k1, b=s.b, backend=backend)
 
     def build(self, ids: np.ndarray, texts: Sequence[str]) -> None:
         self.build_tokens(ids, self.tokenizer.many(texts))
@@ -141,12 +168,16 @@ class Bm25Index:
     def load(cls, folder: str | Path, mmap: bool = False) -> Bm25Index:
         folder = load_dir_path(Path(folder))
         settings = Bm25Settings(**json.loads((folder / "settings.json").read_text()))
-        self = cls(settings)
+        self = cls(settings, jit=False)
         self.ids = np.load(folder / "ids.npy")
         self._pos = {int(i): p for p, i in enumerate(self.ids)}
         if len(self.ids):
             logging.getLogger("bm25s").setLevel(logging.WARNING)
-            self._bm25 = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
+            lib = _bm25s(jit=False)
             if _numba_available():
+                self._bm25 = lib.BM25.load(str(folder), mmap=mmap, show_progress=False)
                 self._bm25.backend = "numba"
+            else:  # saved with backend "numba", which bm25s refuses without numba
+                self._bm25 = lib.BM25.load(str(folder), mmap=mmap, show_progress=False,
+                                             backend="numpy")
         return self

@@ -12,6 +12,7 @@ import unicodedata
 from bisect import bisect_left
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from index.errors import ReadError
 
@@ -251,9 +252,14 @@ _PREFERRED = ("cp1252", "iso8859_15", "latin_1")
 
 
 def _detect(data: bytes, path: str | Path) -> str:
-    """charset-normalizer's pick, except that among equally plausible candidates the Western
-    encodings win: for short accented text cp1250 and cp1252 tie, and a UK/European research
-    corpus is far more likely to be a cp1252 Word/Excel export."""
+    return str(detect_match(data, path))
+
+
+def detect_match(data: bytes, path: str | Path) -> Any:
+    """charset-normalizer's pick (a `CharsetMatch`), except that among equally plausible
+    candidates the Western encodings win: for short accented text cp1250 and cp1252 tie, and a
+    UK/European research corpus is far more likely to be a cp1252 Word/Excel export. The
+    streaming table reader uses it too, so both decode a file the same way."""
     from charset_normalizer import from_bytes
 
     results = list(from_bytes(data))
@@ -263,8 +269,8 @@ def _detect(data: bytes, path: str | Path) -> str:
     for match in results:
         fits = set(match.could_be_from_charset) | {match.encoding}
         if fits & set(_PREFERRED) and match.chaos <= best.chaos and match.coherence >= best.coherence:
-            return str(match)
-    return str(best)
+            return match
+    return best
 
 
 def _reject_binary_looking(text: str, path: str | Path) -> None:

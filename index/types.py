@@ -68,6 +68,13 @@ class ExcerptSpan:
     time: str | None = None
     context_start: int | None = None
     context_end: int | None = None
+    kind: str = "body"  # index.front_matter: body | header | front_matter | heading | speaker_label
+
+
+def ordinal(n: int) -> str:
+    """1 -> "1st", 2 -> "2nd", 11 -> "11th", 23 -> "23rd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class ExcerptHit:
 
     @property
     def why(self) -> str:
-        """The retrievers that found it, with their ranks ("dense #2, bm25 #5")."""
-        return ", ".join(x for x in (f"dense #{self.dense_rank}" if self.dense_rank else "",
-                                     f"bm25 #{self.bm25_rank}" if self.bm25_rank else "") if x)
+        """Why it was found, in words a reader follows: its rank by meaning (the embedding
+        search) and by its words (the keyword search), e.g. "2nd closest in meaning, 5th by
+        its words". Empty when neither retriever ranked it."""
+        return ", ".join(x for x in (f"{ordinal(self.dense_rank)} closest in meaning" if self.dense_rank else "",
+                                     f"{ordinal(self.bm25_rank)} by its words" if self.bm25_rank else "") if x)

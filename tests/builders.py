@@ -428,3 +428,90 @@ def smollm2_gguf() -> Path | None:
         return None
     found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf"))
     return found[0] if found else None
+
+
+# --- a project with AI suggestions decided by two analysts (exchange, methods report) -------------
+
+AI_PROMPT_SHA = "ab" * 32
+
+
+def scripted_engine(rules: dict[str, int], remote: bool = True):
+    """An engine recorded like the LLM engine (prompt hash in its params, one model call per
+    excerpt): it proposes a code for every excerpt whose text holds one of its keywords."""
+    from collections import Counter
+
+    from assistant.coding.suggest import EngineResult, Proposal, SuggestionEngine
+
+    class ScriptedEngine(SuggestionEngine):
+        name, model, prompt_version = "llm", "openai:gpt-test", "v2"
+
+        @property
+        def params(self):
+            return {"prompt_sha256": AI_PROMPT_SHA, "top_k": 3, "combine": "confirm"}
+
+        def suggest(self, excerpts, codes, context):
+            out = []
+            for e in excerpts:
+                props = [Proposal(code_id=cid, score=0.75, rationale="keyword") for word, cid in rules.items()
+                         if word in e.text.lower()]
+                call = {"model": self.model, "prompt_version": self.prompt_version, "model_calls": 1,
+                        "cached": False, "pseudonymised": remote}
+                out.append(EngineResult(e.id, props, counts=Counter(proposals=len(props)), call=call))
+            return out
+
+    return ScriptedEngine()
+
+
+def build_ai_project(tmp: Path) -> Project:
+    """The coding project (in `tmp / "proj"`) with AI suggestions accepted, edited, rejected and
+    undone by two analysts (alice, bob), a hand coding, an accepted theme with a memo, and memos on
+    the project, a source, a code and a coding."""
+    from assistant.coding import decisions
+    from assistant.coding.memos import add_memo
+    from assistant.coding.suggest import suggest_excerpts
+    from assistant.models import Quote, Theme
+
+    project = build_coding_project(tmp)
+    store = project.store
+    codes = {c.name: c.id for c in store.list_codes()}
+    engine = scripted_engine({"mould": codes["Housing and living conditions"], "staff": codes["Workforce capacity"],
+                              "funding": codes["Short-term funding"], "ambulance": codes["Frequent attenders"]})
+    excerpts = [e for e in store.list_excerpts() if not e.is_interviewer]
+    made = suggest_excerpts(project, [e.id for e in excerpts], engine=engine)
+    by_code = {s.code_id: s for s in made}
+    decisions.accept(project, by_code[codes["Housing and living conditions"]].id, analyst="alice")
+    decisions.edit(project, by_code[codes["Workforce capacity"]].id, code="Short-term funding", analyst="bob")
+    decisions.reject(project, by_code[codes["Short-term funding"]].id, analyst="alice")
+    undone = decisions.accept(project, by_code[codes["Frequent attenders"]].id, analyst="alice")
+    decisions.undo(project, decisions.last_decision(project, undone.suggestion_id).id, analyst="alice")
+    decisions.accept(project, by_code[codes["Frequent attenders"]].id, analyst="bob")
+    p01 = store.get_source("P01")
+    at = p01.text.index("black mould")
+    hand = decisions.add_coding(project, "P01", at, at + len("black mould"), "Housing and living conditions",
+                                analyst="bob")
+    quote = Quote(source_id=p01.id, source_name="P01", start=at, end=at + len("black mould"), text="black mould",
+                  attribution="Sarah Jones, Northbridge Council", origin="coding")
+    theme = store.add_theme(Theme(name="Cold homes <b>and</b> A&E", summary="Damp housing drives admissions.",
+                                  code_ids=[codes["Housing and living conditions"], codes["Drivers"]],
+                                  status="accepted", summary_kind="analyst", quotes=[quote]))
+    add_memo(project, "Theme memo: check against the documents", "theme", theme.id, author="alice")
+    add_memo(project, "Project memo", "project", author="alice")
+    add_memo(project, "P01 was a long interview", "source", p01.id, author="bob")
+    add_memo(project, "Drivers memo", "code", codes["Drivers"], author="alice")
+    add_memo(project, "Hand coding memo", "coding", hand.id, author="bob")
+    return project
+
+
+def build_themes_project(folder: Path) -> Project:
+    """The writing project with five codings under two codes (data sharing, short-term funding),
+    the smallest corpus in which two themes can be told apart."""
+    p = build_writing_project(folder)
+    for src, phrase, code in [
+        ("P02", "Data sharing between the council and the hospital is the main barrier.", "Data sharing"),
+        ("P04", "Data sharing with the council would let us find the people at risk.", "Data sharing"),
+        ("P01", "Funding for prevention is always the first thing cut.", "Short-term funding"),
+        ("P02", "Short-term funding kills prevention work.", "Short-term funding"),
+        ("P03", "Our funding is year to year, so prevention work is always at risk.", "Short-term funding"),
+    ]:
+        add_coding(p, src, phrase, code, "alice")
+    return p

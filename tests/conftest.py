@@ -200,3 +200,70 @@ def _shared_pdf_text_layers(tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pdf, "_extract", extract)
         yield
+
+
+# --- the store on both engines: SQLite (a file) and PostgreSQL (a throwaway cluster) ---------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """One throwaway PostgreSQL cluster per test process (so per xdist worker), started on first
+    use and removed at the end (`tests/pg_cluster.py`). Skips when no PostgreSQL binaries are
+    installed, unless THEMATIC_REQUIRE_POSTGRES=1 (CI) makes that a failure."""
+    import pg_cluster as pgc
+
+    bin_dir = pgc.find_bin_dir()
+    if bin_dir is None:
+        message = ("no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on the PATH: "
+                   "run scripts/postgres.sh to install them")
+        if pgc.REQUIRED:
+            pytest.fail(message + " (THEMATIC_REQUIRE_POSTGRES is set)")
+        pytest.skip(message)
+    cluster = pgc.Cluster(bin_dir)
+    try:
+        cluster.start()
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for a cluster that will not start
+        cluster.stop()
+        pytest.fail(f"the throwaway PostgreSQL cluster did not start: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:  # noqa: ANN001
+    """A database URL (postgresql://...) of a fresh database of its own on the throwaway cluster,
+    holding the current schema and no project yet: `ProjectStore.open(pg_url)` or
+    `Project.init(folder, database=pg_url)`. (`pg_cluster.new_schema_url()`: an empty schema,
+    where the migrations themselves are under test.)"""
+    return pg_cluster.new_database_url()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Parametrizes a test over both engines: "sqlite" or "postgresql". On PostgreSQL, every
+    project the test creates with `Project.init` (the builders, the `coding_project` /
+    `writing_project` fixtures, `thematic init` run in-process) gets a fresh database of its own
+    on the throwaway cluster, and opening its folder opens that database. A whole module runs on both
+    with `pytestmark = pytest.mark.usefixtures("store_engine")`."""
+    if request.param == "postgresql":
+        from assistant.project import Project
+
+        cluster = request.getfixturevalue("pg_cluster")
+        init = Project.init.__func__  # type: ignore[attr-defined]
+
+        def init_on_postgres(cls, folder, settings=None, database=None):  # noqa: ANN001, ANN202
+            if database is None and not (settings is not None and settings.database.url):
+                database = cluster.new_database_url()
+            return init(cls, folder, settings, database)
+
+        monkeypatch.setattr(Project, "init", classmethod(init_on_postgres))
+    return str(request.param)
+
+
+@pytest.fixture
+def store_target(store_engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """What `ProjectStore.open` takes, on the engine `store_engine` names: a SQLite file under
+    tmp_path, or a fresh PostgreSQL schema's URL (not the one the builders use)."""
+    if store_engine == "postgresql":  # an empty schema: the migrations run, as for a new SQLite file
+        return str(request.getfixturevalue("pg_cluster").new_schema_url())
+    return str(tmp_path / "store.db")

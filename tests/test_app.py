@@ -68,11 +68,20 @@ def test_every_page_renders(project_dir: Path) -> None:
     assert re.search(r"\*\*(\d+)\*\* codes", sidebar)[1] == str(codes) and codes > 3
 
 
+def _queue_first(p: Project):
+    """The suggestion the review queue shows first: the highest score, headings and labels left out."""
+    from app_pages.support import is_structural, order_suggestions
+    from assistant.coding.suggest import list_suggestions
+
+    views = [v for v in list_suggestions(p, "pending") if not is_structural(v.excerpt_text, v.flags)]
+    return order_suggestions(views, "score")[0].suggestion
+
+
 def test_accept_writes_coding_and_audit(project_dir: Path) -> None:
     at = app("app_pages/coding.py")
     with Project.open(project_dir) as p:
         before = len(p.store.list_codings())
-        first = p.store.list_suggestions(status="pending")[0]
+        first = _queue_first(p)
     assert any("AI suggestion" in c.value for c in at.caption)
     button(at, "rv_accept").click().run()
     assert not at.exception
@@ -93,7 +102,7 @@ def test_accept_writes_coding_and_audit(project_dir: Path) -> None:
 def test_reject_writes_no_coding(project_dir: Path) -> None:
     at = app("app_pages/coding.py")
     with Project.open(project_dir) as p:
-        first = p.store.list_suggestions(status="pending")[0]
+        first = _queue_first(p)
     button(at, "rv_reject").click().run()
     assert not at.exception
     with Project.open(project_dir) as p:
@@ -105,7 +114,7 @@ def test_reject_writes_no_coding(project_dir: Path) -> None:
 def test_edit_changes_code_and_span(project_dir: Path) -> None:
     at = app("app_pages/coding.py")
     with Project.open(project_dir) as p:
-        s = p.store.list_suggestions(status="pending")[0]
+        s = _queue_first(p)
         ex = p.store.get_excerpt(s.excerpt_id)
         other = next(c for c in p.store.list_codes() if c.id != s.code_id)
     words = ex.text.split(".")[0].strip()

@@ -21,6 +21,8 @@ from assistant.verbatim import make_quote
 from assistant.writing import basket, conversation
 from assistant.writing import themes as th
 
+pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,9 +60,71 @@ def _two_basket_items(p: Project) -> int:
     return int(basket.add(p, [_quote(p, "P01", "Funding for prevention is always the first thing cut.")])[0].id)  # type: ignore[arg-type]
 
 
+def _span(p: Project, phrase: str, source: str = "P02") -> tuple[int, int]:
+    at = p.store.get_source(source).text.index(phrase)
+    return at, at + len(phrase)
+
+
+def _hand_coding(p: Project) -> int:
+    return int(decisions.add_coding(p, "P02", *_span(p, "Short-term funding"), "Short-term funding").id)  # type: ignore[arg-type]
+
+
 def _accepted(p: Project) -> int:
     decisions.accept(p, _suggestion(p))
     return int(p.store.list_decisions()[-1].id)  # type: ignore[arg-type]
+
+
+def _users():
+    from assistant.people import users
+
+    return users
+
+
+def _team(p: Project) -> None:
+    _users().add_user(p, "Lena", "a-password", actor=p.analyst)
+    _users().add_user(p, "Cai", "a-password", actor="Lena")
+
+
+def _asg():
+    from assistant.coding import assignments
+
+    return assignments
+
+
+def _adj():
+    from assistant.coding import adjudication
+
+    return adjudication
+
+
+def _merge():
+    from assistant.exchange import merge
+
+    return merge
+
+
+def _assign(p: Project):
+    return _asg().assign(p, ["Ann", "Ben"], ["P02"])
+
+
+def _disagreement(p: Project) -> tuple[int, str]:
+    a = _assign(p)
+    at = p.store.get_source("P02").text.index("Short-term funding kills")
+    decisions.add_coding(p, "P02", at, at + 24, "Short-term funding", analyst="Ann")
+    for coder in ("Ann", "Ben"):
+        _asg().mark_done(p, a.id, coder)
+    return a.id, _adj().queue(p, a.id)[0].key
+
+
+def _merge_input(p: Project):
+    """Another analyst's coding of the same text, as merge input (no new code, so one audit row)."""
+    m = _merge()
+    src = p.store.get_source("P02")
+    at = src.text.index("Short-term funding kills")
+    code = p.store.get_code("Short-term funding")
+    return m.MergeInput(origin="other.qdpx", digest="d1", sources=[m.InSource("s", "P02", src.text)],
+                        codes=[m.InCode(str(code.id), code.name)],
+                        codings=[m.InCoding("g1", "s", str(code.id), "visitor", at, at + 24)])
 
 
 # (id, setup returning an argument, the call, the one action it must write)
@@ -78,6 +142,9 @@ CASES: list[tuple[str, Callable[[Project], Any], Callable[[Project, Any], Any], 
     ("decision-edit", _suggestion, lambda p, s: decisions.edit(p, s, code="Short-term funding"), "decision.edit"),
     ("decision-hand-coding", lambda p: p.store.get_source("P02").text.index("Short-term funding kills"),
      lambda p, at: decisions.add_coding(p, "P02", at, at + 24, "Short-term funding"), "decision.add"),
+    ("coding-remove", lambda p: _hand_coding(p), lambda p, c: decisions.remove_coding(p, c), "coding.remove"),
+    ("coding-resize", lambda p: _hand_coding(p), lambda p, c: decisions.resize_coding(p, c, *_span(p, "Short-term funding kills prevention")),
+     "coding.resize"),
     ("decision-undo", _accepted, lambda p, d: decisions.undo(p, d), "decision.undo"),
     ("decision-undo-last", _accepted, lambda p, _: decisions.undo_last(p), "decision.undo"),
     ("theme-accept", _theme, lambda p, t: th.accept_theme(p, t), "accept"),
@@ -89,9 +156,46 @@ CASES: list[tuple[str, Callable[[Project], Any], Callable[[Project, Any], Any], 
      lambda p, turn: conversation.append(p, turn), "conversation.append"),
     ("conversation-clear", lambda p: conversation.append(p, {"question": "q?"}),
      lambda p, _: conversation.clear(p), "conversation.clear"),
+    ("user-add", lambda p: None, lambda p, _: _users().add_user(p, "Tess", "a-password", actor=p.analyst), "user.add"),
+    ("user-role", _team, lambda p, _: _users().set_role(p, "Cai", "viewer", actor=p.analyst), "user.role"),
+    ("user-remove", _team, lambda p, _: _users().remove_user(p, "Cai", actor=p.analyst), "user.remove"),
+    ("assignment-create", lambda p: None, lambda p, _: _assign(p), "assignment.create"),
+    ("assignment-done", _assign, lambda p, a: _asg().mark_done(p, a.id, "Ann"), "assignment.done"),
+    ("adjudication-decide", _disagreement, lambda p, a: _adj().decide(p, a[0], a[1], "keep_a"),
+     "adjudication.decide"),
+    ("merge-apply", _merge_input, lambda p, inp: _merge().apply_merge(p, inp), "merge.apply"),
     ("settings-save", lambda p: None, lambda p, _: p.save_settings(), "settings"),
     ("analyst-set", lambda p: None, lambda p, _: p.set_analyst("Dr Test"), "analyst.set"),
+    ("mcp-permit", lambda p: None, lambda p, _: _mcp_permit(p), "mcp.permit"),
+    ("llm-setup", lambda p: None, lambda p, _: _llm_setup(p), "llm.setup"),
+    ("validation-no-code", lambda p: _validation_item(p), lambda p, i: _mark_no_code(p, i), "validation.no_code"),
 ]
+
+
+def _validation_item(p: Project) -> tuple[int, int]:
+    from assistant.coding.validation import draw_sample
+
+    vid = draw_sample(p, size=2, seed=0)
+    return vid, int(p.store.validation_items(vid)[0]["excerpt_id"])
+
+
+def _mark_no_code(p: Project, item: tuple[int, int]) -> Any:
+    from assistant.coding.validation import mark_no_code
+
+    return mark_no_code(p, item[0], [item[1]])
+
+
+def _mcp_permit(p: Project) -> Any:
+    from assistant.mcp.policy import permit
+
+    return permit(p, "write", data_may_leave=True)
+
+
+def _llm_setup(p: Project) -> Any:
+    from assistant.llm.setup import FoundModel, save_choice
+
+    return save_choice(p, FoundModel(provider="ollama", model="llama3.1:8b", where="ollama",
+                                     base_url="http://127.0.0.1:11434"))
 
 
 @pytest.mark.parametrize(("setup", "call", "action"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -17,6 +17,8 @@ from assistant.errors import NotFound, ThematicError
 from assistant.models import Coding, Suggestion
 from assistant.project import Project
 
+pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
+
 runner = CliRunner()
 AI = "ai:offline:m1"
 T = "2024-03-01T10:{:02d}:00+00:00"  # minute n of a morning: the order things happened in

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from _workspace_helpers import open_page
 from builders import CANARY_HOST, build_hostile_project, copy_project
 
 from assistant.project import Project
@@ -192,13 +193,7 @@ def test_workspace_in_browser(server) -> None:
     url, folder = server
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        leaks = _guard(page, url)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url, wait_until="domcontentloaded")
-        _settled(page, "Corpus", timeout=60_000)
+        browser, page, leaks, errors = open_page(pw, url, {"width": 1440, "height": 900}, home=True)
 
         # first load of every page (warms caches and imports)
         for _, title in PAGES:
@@ -322,13 +317,7 @@ def test_hostile_project_leaks_nothing(tmp_path_factory: pytest.TempPathFactory)
     SHOTS.mkdir(parents=True, exist_ok=True)
     folder = build_hostile_project(tmp_path_factory.mktemp("hostile") / "proj")
     with _serve(folder, tmp_path_factory.mktemp("hostile-log")) as url, sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        leaks = _guard(page, url)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url, wait_until="domcontentloaded")
-        _settled(page, "Corpus", timeout=60_000)
+        browser, page, leaks, errors = open_page(pw, url, {"width": 1440, "height": 900}, home=True)
         live: dict[str, list[str]] = {}
         missing: dict[str, list[str]] = {}
         for title, expected in _HOSTILE_PAGES:
@@ -340,6 +329,9 @@ def test_hostile_project_leaks_nothing(tmp_path_factory: pytest.TempPathFactory)
             if title == "Code":  # the first suggestion, then the model's proposed new code
                 text = _text_when(page, expected)
                 live["Code (first)"] = page.evaluate(_LIVE_FROM_DATA)
+                page.get_by_label("Order", exact=True).click()  # document order: each known code, then the new one
+                page.get_by_role("option", name="By source").click()
+                _settled(page, "Code")
                 page.locator(".st-key-rv_next button").first.click()
                 _settled(page, "Code")
                 extra = ["NEW CODE", "![proposed](http://canary.invalid/proposed-md.png)",

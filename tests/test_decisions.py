@@ -14,6 +14,8 @@ from assistant.coding.suggest import ai_codings
 from assistant.errors import ThematicError, VerificationError
 from assistant.models import Suggestion
 
+pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
+
 
 def _suggest(project, needle="damp", code="Housing and living conditions"):  # noqa: ANN001, ANN202
     ex = excerpt_with(project, needle)

@@ -29,8 +29,11 @@ def test_extract_json_tolerant() -> None:
 
 
 def test_prompt_template_versions_and_missing_vars() -> None:
-    tpl = load_prompt("suggest_codes")
+    tpl = load_prompt("suggest_codes", 1)
     assert tpl.version == "v1" and tpl.name == "suggest_codes"
+    newest = load_prompt("suggest_codes")  # v2: the assisted engine's candidate layout
+    assert newest.version == "v2" and "candidates" in newest.variables
+    assert len(tpl.sha256) == 64 and tpl.sha256 != newest.sha256  # the wording is recorded with the version
     with pytest.raises(PromptError, match="needs variable"):
         tpl.render(codebook="x")
     t = parse_template("---\nname: t\nversion: 2\nvariables: [q]\n---\nSys {{q}}\n=== user ===\nU {{q}}")
@@ -38,16 +41,17 @@ def test_prompt_template_versions_and_missing_vars() -> None:
 
 
 def test_call_structured_and_text_cache() -> None:
+    V1 = load_prompt("suggest_codes", 1)
     cache = Cache()
     model = FakeListChatModel(responses=['{"answer": 42}'])
-    out, rec = call_structured(model, "suggest_codes", dict(codebook="c", examples="e", context="x", excerpt="y",
+    out, rec = call_structured(model, V1, dict(codebook="c", examples="e", context="x", excerpt="y",
                                                             max_codes=1), Out, cache_store=cache)
     assert out.answer == 42 and rec.model_calls == 1 and not rec.cached
-    out2, rec2 = call_structured(FakeListChatModel(responses=["never"]), "suggest_codes",
+    out2, rec2 = call_structured(FakeListChatModel(responses=["never"]), V1,
                                  dict(codebook="c", examples="e", context="x", excerpt="y", max_codes=1), Out,
                                  cache_store=cache)
     assert out2.answer == 42 and rec2.cached and rec2.model_calls == 0
-    text, rec3 = call_text(FakeListChatModel(responses=["hello"]), "suggest_codes",
+    text, rec3 = call_text(FakeListChatModel(responses=["hello"]), V1,
                            dict(codebook="c", examples="e", context="x", excerpt="y", max_codes=1, schema="s"),
                            cache_store=cache)
     assert text == "hello" and rec3.model_calls == 1

@@ -17,6 +17,8 @@ from assistant.errors import NotFound, ThematicError
 from assistant.models import Theme
 from assistant.project import Project
 
+pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
+
 runner = CliRunner()
 DATA = "Damp *matters* [laughs] <b>x</b> \x1b[31m\n# not a heading"
 

@@ -95,7 +95,7 @@ def test_llm_precode_budget_and_cache(tmp_path: Path) -> None:
 def test_dry_run_shows_the_prompt_the_model_receives(tmp_path) -> None:
     """The dry run must render exactly what a real call sends (same examples, same scoped codes)."""
     from assistant.coding.suggest import SuggestContext
-    from assistant.coding.suggest.llm import LLMEngine
+    from assistant.coding.suggest.assisted import llm_engine_for
 
     class Recorder(GenericFakeChatModel):
         received: list = []
@@ -114,7 +114,7 @@ def test_dry_run_shows_the_prompt_the_model_receives(tmp_path) -> None:
     [shown] = report.prompts
     ex = project.store.get_excerpt(shown["excerpt_id"])
     model = Recorder(messages=iter([AIMessage(content=json.dumps({"codes": []}))]), received=[])
-    eng = LLMEngine.from_project(project, chat_model=model, pseudonymise=False)
+    eng = llm_engine_for(project, chat_model=model, pseudonymise=False)  # the engine a run uses
     ctx = SuggestContext.for_project(project)
     codes = project.store.list_codes()
     eng.prepare(codes, ctx)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import add_coding
+from builders import add_coding, build_themes_project
 from builders import build_writing_project as build_project
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
@@ -13,15 +13,7 @@ from assistant.writing import themes as th
 
 @pytest.fixture()
 def project(tmp_path):
-    p = build_project(tmp_path / "proj")
-    for src, phrase, code in [
-        ("P02", "Data sharing between the council and the hospital is the main barrier.", "Data sharing"),
-        ("P04", "Data sharing with the council would let us find the people at risk.", "Data sharing"),
-        ("P01", "Funding for prevention is always the first thing cut.", "Short-term funding"),
-        ("P02", "Short-term funding kills prevention work.", "Short-term funding"),
-        ("P03", "Our funding is year to year, so prevention work is always at risk.", "Short-term funding"),
-    ]:
-        add_coding(p, src, phrase, code, "alice")
+    p = build_themes_project(tmp_path / "proj")
     yield p
     p.close()
 

@@ -29,7 +29,8 @@ def _fill(project):
 def test_markdown_has_block_quotes_attribution_line_and_note(project):
     quotes, items = _fill(project)
     md = to_markdown(project.store.list_basket())
-    assert "## Code: Housing and health" in md and "## Quotes" in md
+    # free-text quotes go under the question that found them, not a generic heading
+    assert "## Code: Housing and health" in md and "## Search: \u201cshort-term funding\u201d" in md
     for q in quotes:
         assert f"> {q.text}" in md and q.attribution in md and f"{q.source_name}, line {q.line}" in md
     assert "*Note:* Use in the discussion section" in md
@@ -48,15 +49,16 @@ def test_docx_holds_every_quote_with_its_attribution(project, tmp_path):
 def test_reordered_basket_exports_in_order(project, tmp_path):
     _, items = _fill(project)
     headings = lambda md: [line[3:] for line in md.splitlines() if line.startswith("## ")]
-    # as filled: the code's quotes, then the search's (ungrouped, under "Quotes")
+    search = "Search: \u201cshort-term funding\u201d"
+    # as filled: the code's quotes, then the search's (under the question that found them)
     assert headings(export_writeup(project, "md", tmp_path / "before.md").read_text()) == [
-        "Code: Housing and health", "Quotes"]
+        "Code: Housing and health", search]
     ids = [i.id for i in project.store.list_basket()]
     project.store.reorder_basket(list(reversed(ids)))
     md = export_writeup(project, "md", tmp_path / "w.md").read_text()
     texts = [i.quote.text for i in project.store.list_basket()]
     # reversed, the search's quotes come first, so their group now leads ...
-    assert headings(md) == ["Quotes", "Code: Housing and health"]
+    assert headings(md) == [search, "Code: Housing and health"]
     # ... and, each group being a run of the basket, every quote is exported in basket order
     at = [md.index(f"> {t}") for t in texts]
     assert at == sorted(at) and len(set(at)) == len(texts) == 5
@@ -107,3 +109,20 @@ def test_empty_basket_and_bad_format_are_clear_errors(project):
         export_writeup(project, "md")
     with pytest.raises(ThematicError, match="format"):
         export_writeup(project, "pdf")
+
+
+def test_writeup_carries_the_memos_under_what_they_are_about(project, tmp_path):
+    from assistant.coding.memos import add_memo
+
+    _fill(project)
+    add_memo(project, "Housing keeps coming up with GPs: *check* P03", "code", "Housing and health")
+    md = export_writeup(project, "md", tmp_path / "w.md").read_text()
+    memo_part = md[md.index("## Memos"):]
+    assert "Memo 1 on code Housing and health" in memo_part
+    assert "> Housing keeps coming up with GPs: \\*check\\* P03" in memo_part  # the memo's text, escaped
+    paras = [p.text for p in Document(str(export_writeup(project, "docx", tmp_path / "w.docx"))).paragraphs]
+    assert "Housing keeps coming up with GPs: *check* P03" in paras
+    audit = [e for e in project.store.list_audit() if e.action == "export" and e.entity_type == "writeup"]
+    assert audit[-1].details["memos"] == 1
+    without = export_writeup(project, "md", tmp_path / "n.md", include_memos=False).read_text()
+    assert "## Memos" not in without

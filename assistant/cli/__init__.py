@@ -20,8 +20,16 @@ app = typer.Typer(
 
 def _register_all() -> None:
     from assistant.cli import analysis, coding, corpus, exchange, search, writing
+    from assistant.cli import analyst as analyst_cli
+    from assistant.cli import llm_setup
+    from assistant.cli import mcp as mcp_cli
+    from assistant.cli import validate
+    from assistant.cli import team
+    from assistant.cli import store as store_cli
+    from assistant.cli import batch as batch_cli
+    from assistant.cli import report as report_cli
 
-    for module in (corpus, search, coding, writing, exchange, analysis):
+    for module in (corpus, search, coding, writing, exchange, analysis, analyst_cli, mcp_cli, llm_setup, team, validate, store_cli, batch_cli, report_cli):
         module.register(app)
 
 

@@ -242,6 +242,16 @@ def precode_cmd(
     show: Annotated[int, typer.Option(help="Prompts to show in a dry run.")] = 1,
     run_id: Annotated[str | None, typer.Option("--run-id")] = None,
     include_interviewer: Annotated[bool, typer.Option("--include-interviewer")] = False,
+    validation: Annotated[str, typer.Option(
+        "--validation", help="Validation report gating the run: latest (accepted), an id, or none.")] = "latest",
+    executor: Annotated[str, typer.Option("--executor", help="local (this machine, default) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster (with --executor ray).")] = None,
+    block_size: Annotated[int, typer.Option("--block-size", min=1, help="Excerpts per block (--executor ray).")] = 1000,
+    actors: Annotated[int, typer.Option("--actors", min=1, help="Ray actors, one model each.")] = 1,
+    cpus_per_actor: Annotated[float, typer.Option("--cpus-per-actor", min=0.0)] = 1.0,
+    gpus_per_actor: Annotated[float, typer.Option("--gpus-per-actor", min=0.0)] = 0.0,
+    endpoint: Annotated[list[str] | None, typer.Option("--endpoint", help="LLM server base URL (repeatable).")] = None,
+    per_endpoint: Annotated[int, typer.Option("--per-endpoint", min=1, help="Calls in flight per endpoint.")] = 2,
     project: ProjectOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Suggest codes for every excerpt (resumable; interviewer turns skipped by default)."""
@@ -266,8 +276,20 @@ def precode_cmd(
                           f"pseudonymised: {rep.pseudonymised}; {rep.excerpts} excerpts; ~{rep.input_tokens} input "
                           f"+ ~{rep.output_tokens} output tokens ({rep.token_method}); est. cost ${rep.cost_usd:.4f}")
             return
-        rep = _with_progress(lambda cb: pc.precode(
-            p, engine, codes, flt, concurrency, budget_usd, run_id, include_interviewer, progress=cb))
+        gate = None if validation.lower() == "none" else validation
+        if executor != "local" or endpoint:
+            from assistant.cli.batch import precode_on_executor
+
+            rep = _with_progress(lambda cb: precode_on_executor(
+                p, executor=executor, address=address, engine=engine, codes=codes, filters=flt, run_id=run_id,
+                include_interviewer=include_interviewer, block_size=block_size, batch_size=64, actors=actors,
+                cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, endpoints=endpoint,
+                per_endpoint=per_endpoint, concurrency=concurrency, budget_usd=budget_usd, progress=cb,
+                validation=gate))
+        else:
+            rep = _with_progress(lambda cb: pc.precode(
+                p, engine, codes, flt, concurrency, budget_usd, run_id, include_interviewer, progress=cb,
+                validation=gate))
     if json_out:
         return print_json(asdict(rep))
     console.print(f"run {rep.run_id}: {rep.status}{' (resumed)' if rep.resumed else ''}; done {rep.done}, "

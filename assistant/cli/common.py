@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -27,7 +27,9 @@ from rich.table import Table as _RichTable
 from rich.text import Text
 
 from assistant.errors import ThematicError
-from assistant.project import Project
+
+if TYPE_CHECKING:  # imported when a command opens a project: `--help` needs no store or models
+    from assistant.project import Project
 
 # C0 controls except TAB and LF, DEL and the C1 controls: invisible, and ESC/CSI sequences would
 # let a document's text move the cursor, retitle the window or hide lines.
@@ -103,6 +105,8 @@ def project_dir(path: Path | None) -> Path:
 @contextmanager
 def open_project(path: Path | None) -> Iterator[Project]:
     with handle_errors():
+        from assistant.project import Project
+
         project = Project.open(project_dir(path))
     try:
         with handle_errors():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -29,15 +29,17 @@ from assistant.cli.common import (
     project_dir,
     say,
 )
-from assistant.coding.orphans import Orphan, dismiss, list_orphans, reattach
-from assistant.corpus.ingest import (
-    IngestPlan,
-    IngestReport,
-    ingest_paths,
-    plan_ingest,
-    remove_source,
+from assistant.cli.store import (
+    AppRoleOpt,
+    DatabaseOpt,
+    PasswordEnvOpt,
+    database_settings,
 )
-from assistant.project import Project
+
+if TYPE_CHECKING:  # the library is imported inside each command, so `thematic --help` stays fast
+    from assistant.coding.orphans import Orphan
+    from assistant.corpus.ingest import IngestPlan, IngestReport
+    from assistant.project import Project
 
 
 def progress_bar() -> Progress:
@@ -87,14 +89,28 @@ def notice(message: str) -> None:
 def init(
     folder: Annotated[Path, typer.Argument(help="Folder for the new project.")] = Path("."),
     analyst: Annotated[str | None, typer.Option(help="Your name, recorded on every decision.")] = None,
+    database: DatabaseOpt = None,
+    password_env: PasswordEnvOpt = None,
+    app_role: AppRoleOpt = None,
 ) -> None:
-    """Create a project in FOLDER (private to you: mode 700)."""
+    """Create a project in FOLDER (private to you: mode 700); with --database, its store is on a
+    PostgreSQL server (a database that already holds the team's project is joined)."""
     with handle_errors():
-        project = Project.init(folder)
+        settings = None
+        if database or password_env or app_role:
+            from assistant.settings import Settings
+
+            settings = Settings(database=database_settings(database, password_env))
+        from assistant.project import Project
+
+        project = Project.init(folder, settings=settings)
         if analyst:
             project.settings.analyst = analyst
             project.save_settings()
-        console.print(f"Created project in {project.folder} (analyst: {project.analyst})")
+        if app_role:
+            project.grant_app_role(app_role)
+        where = f", store: {project.store.url}" if project.settings.database.url else ""
+        console.print(f"Created project in {project.folder} (analyst: {project.analyst}{where})")
         project.close()
 
 
@@ -111,6 +127,9 @@ def ingest(
     csv_delimiter: Annotated[str | None, typer.Option(help="CSV: the delimiter (one character, or 'tab'); default: comma, RFC 4180.")] = None,
     csv_dialect: Annotated[str | None, typer.Option(help="CSV: excel, excel-tab or unix.")] = None,
     no_index: Annotated[bool, typer.Option("--no-index", help="Skip embedding/indexing (do it later with `thematic reindex`).")] = False,
+    rows_as: Annotated[str | None, typer.Option("--rows-as", help="CSV/XLSX: stream the table a block of rows at a time, "
+                                                "storing each answer as a source ('sources') or as an excerpt of "
+                                                "one source per block ('excerpts', the default for large files).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would happen (to codings too); change nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -128,16 +147,20 @@ def ingest(
             question_column=question_column, csv_delimiter=csv_delimiter, csv_dialect=csv_dialect,
         )
         if dry_run:
+            from assistant.corpus.ingest import plan_ingest
+
             plan = plan_ingest(proj, paths, kind=kind, meta=meta, attributes=attributes, read_options=options)
             _print_plan(plan, json_out)
             if plan.count("failed"):
                 raise typer.Exit(2)
             return
         with progress_bar() as bar:
-            report = ingest_paths(
+            from assistant.corpus.survey import ingest_with_tables
+
+            report = ingest_with_tables(
                 proj, paths, kind=kind, meta=meta, attributes=attributes, read_options=options,
                 progress=progress_callback(bar, "reading"), index=not no_index,
-                index_progress=progress_callback(bar, "embedding"), index_notify=notice,
+                index_progress=progress_callback(bar, "embedding"), index_notify=notice, rows_as=rows_as,
             )
     _print_ingest(report, json_out)
     if not report.ok:
@@ -243,6 +266,8 @@ def remove(
             f"{deps['suggestions']} suggestions?"
         ):
             raise typer.Exit(1)
+        from assistant.corpus.ingest import remove_source
+
         result = remove_source(proj, int(src.id))  # type: ignore[arg-type]
         from assistant.corpus.search import sync_index
 
@@ -259,6 +284,8 @@ def status(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
                 "llm": {"provider": proj.settings.llm.provider, "model": proj.settings.llm.model,
                         "remote": proj.settings.llm.is_remote},
                 "embedding_model": proj.settings.search.embedding.model}
+        from assistant.coding.orphans import list_orphans
+
         orphans = list_orphans(proj, suggest=False)
     if json_out:
         print_json({**data, "orphaned_codings": orphans})
@@ -284,6 +311,8 @@ def orphans_list(source: Annotated[str | None, typer.Option(help="Only this sour
                  project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Codings a re-ingest could not place, with their old text and the closest span of the new text."""
     with open_project(project) as proj:
+        from assistant.coding.orphans import list_orphans
+
         items = list_orphans(proj, source)
     if json_out:
         print_json(items)
@@ -299,6 +328,8 @@ def orphans_reattach(coding_id: int, start: int, end: int,
                      project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Put an orphaned coding on START:END of the source's current text (snapped to whole words)."""
     with open_project(project) as proj:
+        from assistant.coding.orphans import reattach
+
         coding = reattach(proj, coding_id, start, end, note=note)
     if json_out:
         print_json(coding)
@@ -311,6 +342,8 @@ def orphans_dismiss(coding_id: int, note: Annotated[str, typer.Option(help="Why 
                     project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Say an orphaned coding no longer applies (it stays in the store and the log, dismissed)."""
     with open_project(project) as proj:
+        from assistant.coding.orphans import dismiss
+
         coding = dismiss(proj, coding_id, note=note)
     if json_out:
         print_json(coding)
@@ -355,8 +388,10 @@ def app_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it private.")] = "127.0.0.1",
 ) -> None:
     """Open the Streamlit workspace (listens on 127.0.0.1 unless told otherwise)."""
-    from assistant.cli.workspace import run_workspace, streamlit_command
+    from assistant.cli.workspace import check_listen, run_workspace, streamlit_command
 
+    with handle_errors():
+        check_listen(project_dir(project).resolve(), host)
     cmd = streamlit_command(project_dir(project).resolve(), host, port)  # works from an installed wheel too
     console.print(f"thematic workspace on http://{host}:{port}")
     raise typer.Exit(run_workspace(cmd))

@@ -16,8 +16,6 @@ from assistant.cli.common import (
     parse_filters,
     print_json,
 )
-from assistant.corpus.search import repair_index, sync_index
-from assistant.corpus.search import search as run_search
 
 
 def search(
@@ -31,9 +29,11 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Hybrid (dense + BM25) search over the project's excerpts, with attribute filters."""
+    # the library is imported inside the commands, so `thematic --help` loads no store or index
     if mode not in ("hybrid", "dense", "bm25"):
         raise typer.BadParameter("mode must be hybrid, dense or bm25")
     from assistant.cli.corpus import notice, progress_when_needed
+    from assistant.corpus.search import search as run_search
 
     with open_project(project) as proj, progress_when_needed("updating index") as progress:
         hits = run_search(proj, query, k=k, mode=mode, filters=parse_filters(filter),
@@ -58,6 +58,7 @@ def verify(
     excerpts, a damaged index). Exit 0: in step; 1: problems found (and fixed, unless
     --check-only)."""
     from assistant.cli.corpus import notice, progress_when_needed
+    from assistant.corpus.search import repair_index
 
     with open_project(project) as proj, progress_when_needed("embedding") as progress:
         result = repair_index(proj, progress=progress, notify=notice, check_only=check_only)
@@ -87,6 +88,7 @@ def verify(
 def reindex(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Bring the search index in line with the project (embeds only what changed)."""
     from assistant.cli.corpus import notice, progress_bar, progress_callback
+    from assistant.corpus.search import sync_index
 
     with open_project(project) as proj, progress_bar() as bar:
         report = sync_index(proj, progress=progress_callback(bar, "embedding"), notify=notice)

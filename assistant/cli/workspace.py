@@ -65,3 +65,22 @@ def run_workspace(cmd: list[str]) -> int:
     if os.name == "posix":
         os.execv(cmd[0], cmd)  # does not return
     return subprocess.call(cmd)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_listen(project: Path, host: str) -> None:
+    """Refuse to serve the workspace beyond this machine unless the project asks everyone to sign
+    in (it has users): an open workspace on a network would hand the interviews to anyone who
+    finds the port. One sentence, saying what to do."""
+    if host in LOOPBACK:
+        return
+    from assistant.people.users import has_users
+    from assistant.project import Project
+
+    with Project.open(project) as p:
+        if has_users(p):
+            return
+    raise ThematicError(f"refusing to listen on {host}: sign-in is not configured for this project; add users "
+                        "first (thematic users add NAME --role lead), or listen on 127.0.0.1")

@@ -56,6 +56,12 @@ def set_blind(project: Project, coder: str, sources: Iterable[int | str], on: bo
         raise ThematicError(f"{coder} is the AI: blind mode is for human coders")
     with store.transaction():
         ids = list(dict.fromkeys(store.get_source(s).id for s in sources))
+        held = sorted(set(ids) & store.assigned_blind_sources(coder)) if not on else []
+        if held:  # double coding the lead assigned: blind until every coder is done
+            from assistant.people.roles import require_role
+
+            require_role(project, actor, "lead", f"end {coder}'s blind coding of an assigned source before every "
+                                                 "coder is done")
         now = utcnow()
         change = store.open_blind_period if on else store.close_blind_period
         changed = [sid for sid in ids if change(coder, sid, now)]
@@ -103,9 +109,16 @@ def visible_suggestions(project: Project, coder: str, source: int | str, status:
     they code it blind."""
     from assistant.coding.suggest import list_suggestions
 
-    if is_blind(project, coder, source):
+    if is_blind(project, coder, source) and not _ai_shown(project, coder, source):
         return []
     return list_suggestions(project, status, source=source)
+
+
+def _ai_shown(project: Project, coder: str, source: int | str) -> bool:
+    """A lead may assign double coding blind to the other coders only, AI suggestions shown
+    (`coding.assignments`, `hide_ai=False`); any other blind period hides them."""
+    sid = project.store.get_source(source).id
+    return sid in project.store.ai_shown_sources(coder)
 
 
 # --- was a comparison independent? -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from assistant.corpus.view import matches_filters, source_meta
 from assistant.errors import CodebookError
 from assistant.guids import is_guid, norm_guid
 from assistant.models import Code, Source, StoredCode
+from assistant.people.roles import require_role
 from assistant.project import Project
 
 CODE_FIELDS = ("definition", "include", "exclude", "examples", "colour", "scope")
@@ -186,6 +187,7 @@ def validate_specs(specs: list[CodeSpec], known_parents: set[str] | None = None)
 def import_specs(project: Project, specs: list[CodeSpec], actor: str | None = None, origin: str = "") -> ImportReport:
     """Merge by name: an existing code (case-insensitive) gets the file's non-empty fields; a new
     one is added. Never duplicates, and all-or-nothing."""
+    require_role(project, actor or project.analyst, "lead", "change the codebook")
     store, actor = project.store, actor or project.analyst
     existing = {_key(c.name): c for c in store.list_codes()}
     specs = validate_specs(specs, known_parents={c.name for c in existing.values()})
@@ -272,6 +274,7 @@ def _stored_colour(value: str | None) -> str | None:
 # -- edits ----------------------------------------------------------------------------------------
 def add_code(project: Project, name: str, parent: str | int | None = None, actor: str | None = None,
              **fields: Any) -> StoredCode:
+    require_role(project, actor or project.analyst, "lead", "change the codebook")
     store = project.store
     if any(_key(c.name) == _key(name) for c in store.list_codes()):
         raise CodebookError(f"a code named {name!r} already exists")
@@ -294,6 +297,7 @@ def _checked_colour(name: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_code(project: Project, ref: str | int, actor: str | None = None, **fields: Any) -> StoredCode:
+    require_role(project, actor or project.analyst, "lead", "change the codebook")
     store = project.store
     old = store.get_code(ref)
     unknown = set(fields) - set(CODE_FIELDS) - {"parent_id"}
@@ -318,6 +322,7 @@ def _check_no_cycle(project: Project, code_id: int, parent_id: int | None) -> No
 
 
 def rename_code(project: Project, ref: str | int, new_name: str, actor: str | None = None) -> StoredCode:
+    require_role(project, actor or project.analyst, "lead", "change the codebook")
     store = project.store
     old = store.get_code(ref)
     clash = [c for c in store.list_codes() if _key(c.name) == _key(new_name) and c.id != old.id]
@@ -333,6 +338,7 @@ def rename_code(project: Project, ref: str | int, new_name: str, actor: str | No
 def merge_codes(project: Project, source: str | int, target: str | int, actor: str | None = None) -> StoredCode:
     """`source` is folded into `target`: its codings and pending suggestions move, its children are
     re-parented, and it stays in the table as status="merged" for the history."""
+    require_role(project, actor or project.analyst, "lead", "change the codebook")
     store = project.store
     src, dst = store.get_code(source), store.get_code(target)
     if src.id == dst.id:
@@ -351,6 +357,7 @@ def merge_codes(project: Project, source: str | int, target: str | int, actor: s
 def split_code(project: Project, ref: str | int, new_names: list[str], actor: str | None = None) -> list[StoredCode]:
     """Create the new codes as children of the split code; its codings stay put until the analyst
     re-codes them (a split is a judgement, not something to automate)."""
+    require_role(project, actor or project.analyst, "lead", "change the codebook")
     store = project.store
     old = store.get_code(ref)
     with store.transaction():

@@ -10,6 +10,7 @@ An accepted suggestion codes the whole excerpt by default (the unit the engine j
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from assistant.errors import NotFound, ThematicError, VerificationError
@@ -23,6 +24,7 @@ from assistant.models import (
 )
 from assistant.project import Project
 from assistant.verbatim import is_verbatim, locate, snap_to_words
+from index.text import find_verbatim, sentence_spans
 
 UNDO_ACTION = "decision.undo"
 
@@ -53,18 +55,16 @@ def _code_for(project: Project, s: Suggestion, analyst: str) -> int:
 
 
 def accept(project: Project, suggestion_id: int, analyst: str | None = None, note: str = "",
-           span: Literal["excerpt", "evidence"] = "excerpt") -> Coding:
+           span: SpanChoice = "excerpt") -> Coding:
     """The suggestion becomes a coding by the analyst (origin="suggestion"). A proposed new code is
-    added to the codebook first."""
+    added to the codebook first. `span` is what gets coded: the whole excerpt (the turn), the
+    evidence, or the sentence(s) holding the evidence (`accept_span`)."""
     store, analyst = project.store, analyst or project.analyst
     with store.transaction():
         s = _pending(project, suggestion_id)
         ex = store.get_excerpt(s.excerpt_id)
         code_id = _code_for(project, s, analyst)
-        if span == "evidence" and s.evidence_start is not None and s.evidence_end is not None:
-            start, end = s.evidence_start, s.evidence_end
-        else:
-            start, end = ex.start, ex.end
+        start, end = accept_span(store.get_source(s.source_id).text, ex, s, span)
         coding = _write_coding(project, s.source_id, ex, code_id, start, end, analyst, "suggestion", s.id)
         d = store.add_decision(Decision(suggestion_id=s.id, action="accept", analyst=analyst, code_id=code_id,
                                         source_id=s.source_id, start=start, end=end, note=note))
@@ -72,6 +72,30 @@ def accept(project: Project, suggestion_id: int, analyst: str | None = None, not
         store.audit(analyst, "decision.accept", "suggestion", s.id, decision_id=d.id, coding_id=coding.id,
                     code_id=code_id, note=note, **_trace(s))
     return coding
+
+
+SpanChoice = Literal["excerpt", "evidence", "sentence"]
+
+
+def accept_span(source_text: str, ex: Excerpt, s: Suggestion, span: SpanChoice) -> tuple[int, int]:
+    """The offsets an accept with `span` codes. "evidence": the engine's evidence span; "sentence":
+    the sentence(s) of the excerpt the evidence falls in, so an accept never codes half a
+    sentence; "excerpt" (or no evidence): the whole turn."""
+    ev = (s.evidence_start, s.evidence_end)
+    if span == "excerpt" or ev[0] is None or ev[1] is None:
+        return ex.start, ex.end
+    es, ee = int(ev[0]), int(ev[1])
+    if span == "evidence":
+        return es, ee
+    hit = [(a, b) for a, b in sentence_spans(source_text, ex.start, ex.end) if a < ee and b > es]
+    return (hit[0][0], hit[-1][1]) if hit else (es, ee)
+
+
+def evidence_is_sentence(source_text: str, ex: Excerpt, s: Suggestion) -> bool:
+    """Whether the evidence is whole sentences: then it is the natural default span to accept."""
+    if s.evidence_start is None or s.evidence_end is None:
+        return False
+    return accept_span(source_text, ex, s, "sentence") == (s.evidence_start, s.evidence_end)
 
 
 def reject(project: Project, suggestion_id: int, analyst: str | None = None, note: str = "") -> Decision:
@@ -87,25 +111,77 @@ def reject(project: Project, suggestion_id: int, analyst: str | None = None, not
 
 
 def snap_span(source_text: str, start: int, end: int, text: str | None = None) -> tuple[int, int]:
-    """A coded span must be verbatim and whole words. With `text`, it is located near (start, end)
-    and replaced by the source's own span; without, the offsets must lie inside the source and not
-    be blank. Either way the span is then trimmed of surrounding whitespace and widened to whole
-    words (`verbatim.snap_to_words`): a selection that cuts "mould" to "ould" codes "mould", the
-    same in every face."""
+    """A coded span must be verbatim and whole words. With `text` (words the analyst typed or
+    trimmed), the span is where those words are, whole: exactly at `start:end`, else their
+    occurrence nearest `start` anywhere in the source (spacing, curly quotes and dashes aside),
+    else a close repair near `start:end` that begins and ends on the same words as the claim; words
+    found nowhere are refused, never replaced by a fragment. Without `text`, the offsets must lie
+    inside the source and not be blank. Either way the span is then trimmed of surrounding
+    whitespace and widened to whole words (`verbatim.snap_to_words`): a selection that cuts
+    "mould" to "ould" codes "mould", the same in every face."""
     if text is not None:
+        if not text.strip():
+            raise VerificationError("the edited span is empty: keep at least one word of the source")
         if not is_verbatim(source_text, start, end, text):
-            pad = max(200, len(text))
-            loc = locate(source_text, text, within=(max(0, start - pad), min(len(source_text), end + pad)))
-            if loc is None:
+            found = locate_words(source_text, text, start, end)
+            if found is None:
                 raise VerificationError(
-                    f"the edited span {text[:40]!r} is not verbatim in the source near {start}:{end}")
-            start, end = loc.start, loc.end
+                    f"the edited words {_preview(text)!r} are not in the source (not even allowing for spacing, "
+                    "quote marks and dashes): trim the text to words that appear in it")
+            start, end = found
     elif not (0 <= start < end <= len(source_text)) or not source_text[start:end].strip():
         raise VerificationError(f"span {start}:{end} is outside the source or blank")
     snapped = snap_to_words(source_text, start, end)
     if snapped is None:
         raise VerificationError(f"span {start}:{end} is blank")
     return snapped
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:28] + " … " + flat[-28:]
+
+
+_WORDS = re.compile(r"\w+(?:['\u2019]\w+)*")
+
+
+def locate_words(source_text: str, claimed: str, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
+    """Where the analyst's words `claimed` are in the source, whole, or None.
+
+    Why so strict: an edit used to be looked for only near the excerpt's start and a 90% fuzzy
+    match at the window's edge was taken, saving "...we just don't c" for a longer passage. Now
+    (1) every exact occurrence (whitespace runs, curly quotes and dashes equal, as everywhere in
+    the product) anywhere in the source counts, the one nearest `start` wins; (2) failing that, a
+    repair of a slip inside the words ("thes" for "these") is accepted only near `start:end`, only
+    when the match begins and ends on the claim's own first and last words, and only when it does
+    not run into the edge of the searched window; (3) otherwise None."""
+    claim = claimed.strip()
+    if not claim:
+        return None
+    end = len(source_text) if end is None else end
+    best: tuple[int, int] | None = None
+    pos = 0
+    while pos <= len(source_text):
+        hit = find_verbatim(source_text[pos:], claim)
+        if hit is None:
+            break
+        s, e = pos + hit[0], pos + hit[1]
+        if best is None or abs(s - start) < abs(best[0] - start):
+            best = (s, e)
+        if s >= start:  # occurrences further on are further from start
+            break
+        pos = s + 1
+    if best is not None:
+        return best
+    pad = max(400, 2 * len(claim))
+    lo, hi = max(0, start - pad), min(len(source_text), max(end, start + len(claim)) + pad)
+    loc = locate(source_text, claim, within=(lo, hi), min_ratio=0.9)
+    if loc is None or (loc.start == lo and lo > 0) or (loc.end == hi and hi < len(source_text)):
+        return None
+    want, got = _WORDS.findall(claim.lower()), _WORDS.findall(loc.text.lower())
+    if not want or not got or want[0] != got[0] or want[-1] != got[-1]:
+        return None
+    return loc.start, loc.end
 
 
 def edit(project: Project, suggestion_id: int, code: str | int | None = None, start: int | None = None,
@@ -118,7 +194,10 @@ def edit(project: Project, suggestion_id: int, code: str | int | None = None, st
         src = store.get_source(s.source_id)
         code_id = store.get_code(code).id if code is not None else _code_for(project, s, analyst)
         st = start if start is not None else ex.start
-        en = end if end is not None else (st + len(text) if text is not None and start is not None else ex.end)
+        if text is not None:  # the words are found where they are; start/end only say where to look first
+            en = end if end is not None else max(ex.end, st + len(text))
+        else:
+            en = end if end is not None else ex.end
         st, en = snap_span(src.text, st, en, text)
         coding = _write_coding(project, s.source_id, ex, code_id, st, en, analyst, "suggestion", s.id)
         d = store.add_decision(Decision(suggestion_id=s.id, action="edit", analyst=analyst, code_id=code_id,
@@ -144,6 +223,40 @@ def add_coding(project: Project, source: str | int, start: int, end: int, code: 
         store.audit(analyst, "decision.add", "coding", coding.id, decision_id=d.id, code_id=code_id,
                     source_id=src.id, start=st, end=en, note=note)
     return coding
+
+
+def remove_coding(project: Project, coding_id: int, analyst: str | None = None, note: str = "") -> Coding:
+    """Take a coding off its span (the analyst's "uncode"). Nothing is deleted: the coding is
+    marked removed and the audit row keeps its code, span and words, so it can be read back."""
+    store, analyst = project.store, analyst or project.analyst
+    with store.transaction():
+        c = store.get_coding(coding_id)
+        if c.status != "active":
+            raise ThematicError(f"coding {coding_id} is {c.status}, not active: nothing to remove")
+        store.set_coding_status(c.id, "removed")
+        store.audit(analyst, "coding.remove", "coding", c.id, code_id=c.code_id, source_id=c.source_id,
+                    start=c.start, end=c.end, text=c.text, coder=c.coder, note=note)
+    return store.get_coding(coding_id)
+
+
+def resize_coding(project: Project, coding_id: int, start: int, end: int, analyst: str | None = None,
+                  note: str = "") -> Coding:
+    """Move a coding's span to `start:end` of its source (snapped to whole words like every coded
+    span). The audit row keeps the old span and words beside the new ones."""
+    store, analyst = project.store, analyst or project.analyst
+    with store.transaction():
+        c = store.get_coding(coding_id)
+        if c.status != "active":
+            raise ThematicError(f"coding {coding_id} is {c.status}, not active: re-attach it first")
+        src = store.get_source(c.source_id)
+        st, en = snap_span(src.text, start, end)
+        if (st, en) == (c.start, c.end):
+            return c
+        ex = _excerpt_at(project, src.id, st, en)
+        store.move_coding(c.id, st, en, src.text[st:en], ex.id if ex else None)
+        store.audit(analyst, "coding.resize", "coding", c.id, code_id=c.code_id, source_id=c.source_id,
+                    old_start=c.start, old_end=c.end, old_text=c.text, start=st, end=en, note=note)
+    return store.get_coding(coding_id)
 
 
 def undo(project: Project, decision_id: int, analyst: str | None = None, note: str = "") -> Decision:

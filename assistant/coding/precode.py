@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from assistant.coding.selection import select_excerpts
 from assistant.coding.suggest import (
     EngineResult,
     SuggestContext,
@@ -32,7 +33,7 @@ from assistant.coding.suggest import (
     record_results,
 )
 from assistant.errors import ThematicError
-from assistant.models import Code, StoredCode, StoredExcerpt
+from assistant.models import StoredCode, StoredExcerpt
 from assistant.project import Project
 
 Progress = Callable[[int, int], None]
@@ -81,27 +82,6 @@ class DryRunReport:
     note: str = ""
 
 
-def _matches(filters: dict[str, Any] | None, src: Any) -> bool:
-    from assistant.coding.codebook import code_applies
-
-    return not filters or code_applies(Code(name="_", scope={"filters": filters}), src)
-
-
-def select_excerpts(project: Project, filters: dict[str, Any] | None = None, include_interviewer: bool = False,
-                    ) -> tuple[list[StoredExcerpt], int]:
-    """(excerpts to code, number of interviewer excerpts skipped)."""
-    sources = {s.id: s for s in project.store.list_sources()}
-    out, skipped = [], 0
-    for e in project.store.list_excerpts():
-        if not _matches(filters, sources[e.source_id]):
-            continue
-        if e.is_interviewer and not include_interviewer:
-            skipped += 1
-            continue
-        out.append(e)
-    return out, skipped
-
-
 def _run_key(engine: SuggestionEngine, codes: list[StoredCode], filters: Any, include_interviewer: bool) -> tuple[str, dict]:
     params = {"engine": engine.name, "model": engine.model, "prompt_version": engine.prompt_version,
               "engine_params": engine.params, "codes": sorted(c.id for c in codes),
@@ -124,8 +104,10 @@ def precode(
     project: Project, engine: str | SuggestionEngine = "offline", codes: list[str] | None = None,
     filters: dict[str, Any] | None = None, concurrency: int | None = None, budget_usd: float | None = None,
     run_id: str | None = None, include_interviewer: bool = False, chat_model: Any = None,
-    progress: Progress | None = None, batch_size: int = 64,
+    progress: Progress | None = None, batch_size: int = 64, validation: int | str | None = "latest",
 ) -> PrecodeReport:
+    """`validation`: the validation report that gates the run (`coding.validation`): "latest" =
+    the latest accepted one if there is any, an id = that report, None = no gate."""
     from assistant.coding.codebook import resolve_codes
 
     t0 = time.perf_counter()
@@ -133,6 +115,7 @@ def precode(
     if not code_list:
         raise ThematicError("the codebook is empty: import one first (`thematic codebook import FILE`)")
     eng = make_engine(project, engine, chat_model) if isinstance(engine, str) else engine
+    eng, code_list, gate_notes = apply_gate(project, eng, code_list, validation)
     excerpts, skipped_int = select_excerpts(project, filters, include_interviewer)
     key, params = _run_key(eng, code_list, filters, include_interviewer)
     rid, resumed = _find_run(project, key, run_id, eng.name)
@@ -140,7 +123,8 @@ def precode(
     finished = {k for k, v in store.run_items(rid).items() if v == "done"} if resumed else set()
     todo = [e for e in excerpts if e.id not in finished]
     rep = PrecodeReport(run_id=rid, engine=eng.name, model=eng.model, resumed=resumed, total=len(excerpts),
-                        skipped_finished=len(excerpts) - len(todo), skipped_interviewer=skipped_int)
+                        skipped_finished=len(excerpts) - len(todo), skipped_interviewer=skipped_int,
+                        notes=list(gate_notes))
     store.start_run(rid, "precode", eng.name, params)
     store.audit(project.analyst, "precode.start" if not resumed else "precode.resume", "run", None, run_id=rid,
                 todo=len(todo), **eng.audit_info())
@@ -152,20 +136,11 @@ def precode(
     def absorb(batch: list[StoredExcerpt], results: list[EngineResult]) -> None:
         saved = record_results(project, eng, {e.id: e for e in batch}, results, rid)
         for r in results:
-            counter.update(r.counts)
             rep.cost_usd += r.cost_usd
             if r.call:
                 rep.cached_calls += int(bool(r.call.get("cached")))
                 rep.model_calls += int(r.call.get("model_calls") or 0)
-            if r.error:
-                rep.failed += 1
-                if len(rep.errors) < 20:
-                    rep.errors.append({"excerpt_id": r.excerpt_id, "error": r.error})
-            else:
-                rep.done += 1
-        for s in saved:
-            per_code[names.get(s.code_id, s.proposed_name or "?") if s.code_id else f"(new) {s.proposed_name}"] += 1
-        rep.suggestions += len(saved)
+        tally_results(rep, results, saved, counter, per_code, names)
         if progress:
             progress(rep.skipped_finished + rep.done + rep.failed, rep.total)
 
@@ -186,6 +161,51 @@ def precode(
         raise
     rep.status = status
     return _finish(project, rep, counter, per_code, t0)
+
+
+def apply_gate(project: Project, eng: Any, code_list: list[StoredCode], validation: int | str | None
+               ) -> tuple[Any, list[StoredCode], list[str]]:
+    """The validation gate (`coding.validation`) as every pre-coding run applies it, on either
+    executor: "latest" = the latest accepted report if there is any, an id = that report, None =
+    no gate. Returns the (possibly gated) engine, the codes left to run and a note saying why."""
+    if validation is None:
+        return eng, code_list, []
+    from assistant.coding.validation import GatedEngine, gate_for
+
+    gate = None
+    if validation == "latest":
+        if any(v["status"] == "accepted" for v in project.store.list_validations()):
+            gate = gate_for(project)
+    else:
+        gate = gate_for(project, int(validation))
+    if gate is None:
+        return eng, code_list, []
+    names = {c.id: c.name for c in code_list}
+    left = [names[i] for i in sorted(gate.excluded) if i in names]
+    code_list = [c for c in code_list if c.id not in gate.excluded]
+    note = (f"gated by validation {gate.validation_id}: "
+            + (f"left out {len(left)} code(s) below the bar ({', '.join(left)})" if left
+               else f"{len(gate.flagged)} code(s) below the bar flagged in the queue"))
+    if not code_list:
+        raise ThematicError(f"validation {gate.validation_id} left no code above its bar: nothing to run")
+    return GatedEngine(eng, gate), code_list, [note]
+
+
+def tally_results(rep: PrecodeReport, results: list[EngineResult], saved: list, counter: Counter,
+                  per_code: Counter, names: dict[int, str]) -> None:
+    """Count one batch of engine results into the run's report: done or failed (the first 20
+    errors kept), the engines' counters, and the suggestions written per code."""
+    for r in results:
+        counter.update(r.counts)
+        if r.error:
+            rep.failed += 1
+            if len(rep.errors) < 20:
+                rep.errors.append({"excerpt_id": r.excerpt_id, "error": r.error})
+        else:
+            rep.done += 1
+    for s in saved:
+        per_code[names.get(s.code_id, s.proposed_name or "?") if s.code_id else f"(new) {s.proposed_name}"] += 1
+    rep.suggestions += len(saved)
 
 
 def _run_llm(project: Project, eng: Any, todo: list[StoredExcerpt], codes: list[StoredCode], ctx: SuggestContext,
@@ -234,7 +254,7 @@ def _estimate_cost(project: Project, eng: Any, sample: list[StoredExcerpt], code
     toks = []
     for e in sample:  # a session per prompt, as a real call does, so estimates never renumber tokens
         session = eng.pseudonymiser.session() if eng.pseudonymiser else None
-        _, msgs = render_messages("suggest_codes", eng.prompt_for(e, codes, ctx)[1], session, SuggestOutput)
+        _, msgs = render_messages(eng.template, eng.prompt_for(e, codes, ctx)[1], session, SuggestOutput)
         toks.append(estimate_tokens("\n".join(str(m.content) for m in msgs))[0])
     n_in = sum(toks) / len(toks)
     return n_in / 1000 * llm.usd_per_1k_input + OUTPUT_TOKENS_PER_EXCERPT / 1000 * llm.usd_per_1k_output
@@ -258,21 +278,21 @@ def dry_run(project: Project, codes: list[str] | None = None, filters: dict[str,
             include_interviewer: bool = False) -> DryRunReport:
     """What an LLM pre-coding run would send, and roughly what it would cost. Calls no model."""
     from assistant.coding.codebook import resolve_codes
-    from assistant.coding.suggest.llm import PROMPT, LLMEngine
+    from assistant.coding.suggest.assisted import llm_engine_for
     from assistant.coding.suggest.schema import SuggestOutput
     from assistant.llm.structured import estimate_tokens, render_messages
 
     llm = project.settings.llm
     code_list = resolve_codes(project, codes)
     excerpts, _ = select_excerpts(project, filters, include_interviewer)
-    eng = LLMEngine.from_project(project, dry_run=True)
+    eng: Any = llm_engine_for(project, dry_run=True)
     pseud = eng.pseudonymiser
     ctx = SuggestContext.for_project(project)
     eng.prepare(code_list, ctx)
     prompts, total, method = [], 0, "chars/4"
     for i, e in enumerate(excerpts):
-        _, msgs = render_messages(PROMPT, eng.prompt_for(e, code_list, ctx)[1], pseud.session() if pseud else None,
-                                  SuggestOutput)
+        _, msgs = render_messages(eng.template, eng.prompt_for(e, code_list, ctx)[1],
+                                  pseud.session() if pseud else None, SuggestOutput)
         text = "\n".join(str(m.content) for m in msgs)
         t, method = estimate_tokens(text)
         total += t

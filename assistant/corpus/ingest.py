@@ -144,20 +144,27 @@ def ingest_paths(
         if progress:
             progress(i + 1, len(files))
     if index:
-        from assistant.corpus.search import ensure_index, sync_index
-
-        try:  # the files are stored whatever happens to the index: say so, do not undo them
-            if any(r.status in ("added", "updated", "attributes") for r in report.results):
-                sync = sync_index(project, progress=index_progress, notify=index_notify)
-            else:
-                sync = ensure_index(project, index_progress, index_notify)
-        except ThematicError as exc:
-            report.index_error = str(exc)
-        else:
-            if sync is not None:
-                report.index = {"added": sync.added, "removed": sync.removed, "changed": sync.changed,
-                                "embedded": sync.embedded}
+        update_index(project, report, index_progress, index_notify)
     return report
+
+
+def update_index(project: Project, report: IngestReport, index_progress: Progress | None = None,
+                 index_notify: Notify | None = None) -> None:
+    """Bring the index up to date after an ingest, recording the outcome on `report`. The files
+    are stored whatever happens to the index, so a failure is said (`index_error`), never undone."""
+    from assistant.corpus.search import ensure_index, sync_index
+
+    try:
+        if any(r.status in ("added", "updated", "attributes") for r in report.results):
+            sync = sync_index(project, progress=index_progress, notify=index_notify)
+        else:
+            sync = ensure_index(project, index_progress, index_notify)
+    except ThematicError as exc:
+        report.index_error = str(exc)
+    else:
+        if sync is not None:
+            report.index = {"added": sync.added, "removed": sync.removed, "changed": sync.changed,
+                            "embedded": sync.embedded}
 
 
 @dataclass

@@ -8,6 +8,7 @@ never an empty string."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,6 +35,7 @@ class PromptTemplate:
     user: str
     variables: tuple[str, ...] = field(default_factory=tuple)
     path: str = ""
+    sha256: str = ""  # of the template file's text: the exact wording, recorded beside the version
 
     @property
     def id(self) -> str:
@@ -109,4 +111,5 @@ def parse_template(text: str, origin: str = "<prompt>") -> PromptTemplate:
     return PromptTemplate(
         name=str(meta["name"]), version=version if version.startswith("v") else f"v{version}",
         system=system.strip(), user=user.strip(), variables=tuple(meta.get("variables") or ()), path=origin,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from assistant.errors import LLMError
 from assistant.settings import LLMSettings
@@ -141,13 +141,18 @@ class LlamaCppChat(BaseChatModel):
     thread_safe: ClassVar[bool] = False
 
     model_path: str
-    n_ctx: int = 4096
-    n_threads: int = 1
+    n_ctx: int = 8192  # room for a codebook with definitions and examples as the fixed prefix
+    n_threads: int = Field(default_factory=lambda: default_threads())
     temperature: float = 0.0
     max_tokens: int = 512
     seed: int = 0
     supports_json_schema: bool = True
     max_items: int = 3  # longest list a reply may hold (settings.suggest.top_k codes)
+    # llama.cpp keeps the evaluated tokens of the last prompt and reuses the longest common prefix
+    # with the next one: with the codebook and instructions first and the excerpt last, only the
+    # excerpt is evaluated per call. False clears the cache before each call (the naive cost, for
+    # benchmarks).
+    reuse_prefix: bool = True
     _llm: Any = PrivateAttr(default=None)
 
     @property
@@ -172,7 +177,10 @@ class LlamaCppChat(BaseChatModel):
         schema = kwargs.get("json_schema")
         fmt = {"type": "json_object", "schema": bounded_schema(schema, self.max_tokens, self.max_items)} if schema else None
         with _IN_PROCESS_LOCK:
-            out = self._client().create_chat_completion(
+            client = self._client()
+            if not self.reuse_prefix:
+                client.reset()
+            out = client.create_chat_completion(
                 messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens, stop=stop,
                 response_format=fmt, seed=self.seed,
             )
@@ -182,6 +190,18 @@ class LlamaCppChat(BaseChatModel):
             "input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0),
             "total_tokens": usage.get("total_tokens", 0)})
         return ChatResult(generations=[ChatGeneration(message=msg)])
+
+
+def default_threads() -> int:
+    """Threads for in-process decoding: half the logical CPUs this process may use (about the physical
+    cores), at most 8. llama.cpp's threads spin at every barrier, so more threads than free cores does
+    not just fail to help, it stalls: on two cores with the workspace or a second job running, two
+    decoding threads were many times slower than one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus // 2))
 
 
 def bounded_schema(schema: Any, max_tokens: int, max_items: int = 3) -> Any:

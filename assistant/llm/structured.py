@@ -186,15 +186,20 @@ def _usage(rec: CallRecord, reply: AIMessage, messages: list[BaseMessage], setti
 
 
 def call_structured(
-    chat_model: BaseChatModel, prompt_name: str, variables: dict[str, Any], output_model: type[T], *,
+    chat_model: BaseChatModel, prompt_name: str | PromptTemplate, variables: dict[str, Any], output_model: type[T], *,
     cache_store: CacheStore | None = None, settings: Any = None, pseudonymiser: Pseudonymiser | None = None,
-    max_retries: int | None = None,
+    max_retries: int | None = None, json_schema: dict[str, Any] | None = None,
 ) -> tuple[T | None, CallRecord]:
-    """Validated output, or (None, record with `error`) after `max_retries` re-asks."""
+    """Validated output, or (None, record with `error`) after `max_retries` re-asks.
+
+    `json_schema` narrows the grammar of a model that takes one beyond `output_model` (say, an
+    enum of this call's candidate codes); the reply is still validated by `output_model`. It is
+    part of the cache key, and never part of the prompt text, so a fixed prompt prefix stays fixed."""
     t0 = time.perf_counter()
     session = pseudonymiser.session() if pseudonymiser is not None else None
     tpl, messages = render_messages(prompt_name, variables, session, output_model)
-    schema = schema_text(output_model)
+    grammar = json_schema or output_model.model_json_schema()
+    schema = schema_text(output_model) if json_schema is None else json.dumps(json_schema, separators=(",", ":"))
     mid = model_id(chat_model)
     rec = CallRecord(prompt=tpl.name, prompt_version=tpl.version, model=mid, pseudonymised=session is not None,
                      cache_key=cache_key(mid, tpl, messages, schema))
@@ -206,7 +211,7 @@ def call_structured(
             return parsed, rec
         except (ValueError, ValidationError):
             pass  # a stale or corrupt entry: ask again
-    runnable: Any = chat_model.bind(json_schema=output_model.model_json_schema()) \
+    runnable: Any = chat_model.bind(json_schema=grammar) \
         if getattr(chat_model, "supports_json_schema", False) else chat_model
     llm_settings = getattr(settings, "llm", settings)
     retries = max_retries if max_retries is not None else (llm_settings.max_retries if llm_settings else 2)
@@ -237,7 +242,7 @@ def call_structured(
 
 
 def call_text(
-    chat_model: BaseChatModel, prompt_name: str, variables: dict[str, Any], *,
+    chat_model: BaseChatModel, prompt_name: str | PromptTemplate, variables: dict[str, Any], *,
     cache_store: CacheStore | None = None, settings: Any = None, pseudonymiser: Pseudonymiser | None = None,
 ) -> tuple[str | None, CallRecord]:
     """Free text (e.g. a theme summary), with the same caching, back-off and pseudonymisation."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 from assistant.errors import NotFound
 from assistant.models import (
@@ -14,10 +13,10 @@ from assistant.models import (
     StoredTheme,
     Theme,
 )
-from assistant.store.base import StoreBase, dumps, loads, saved
+from assistant.store.base import Row, StoreBase, dumps, loads, saved
 
 
-def _theme(r: sqlite3.Row) -> StoredTheme:
+def _theme(r: Row) -> StoredTheme:
     return StoredTheme(
         id=r["id"], name=r["name"], summary=r["summary"], summary_kind=r["summary_kind"],
         status=r["status"], engine=r["engine"], model=r["model"], prompt_version=r["prompt_version"],
@@ -32,13 +31,13 @@ class AnalysisStore(StoreBase):
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO themes (name, summary, summary_kind, status, engine, model, prompt_version, "
-                "code_ids, quotes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "code_ids, quotes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     t.name, t.summary, t.summary_kind, t.status, t.engine, t.model, t.prompt_version,
                     dumps(t.code_ids), dumps([q.model_dump() for q in t.quotes]), t.created_at,
                 ),
             )
-            return saved(StoredTheme, t, int(cur.lastrowid))
+            return saved(StoredTheme, t, int(cur.fetchone()[0]))
 
     def update_theme(self, t: StoredTheme) -> None:
         with self.transaction():
@@ -71,10 +70,10 @@ class AnalysisStore(StoreBase):
     def add_memo(self, m: Memo) -> StoredMemo:
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT INTO memos (target_type, target_id, text, author, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO memos (target_type, target_id, text, author, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (m.target_type, m.target_id, m.text, m.author, m.created_at),
             )
-            return saved(StoredMemo, m, int(cur.lastrowid))
+            return saved(StoredMemo, m, int(cur.fetchone()[0]))
 
     def list_memos(self, target_type: str | None = None, target_id: int | None = None) -> list[StoredMemo]:
         sql, params = "SELECT * FROM memos WHERE 1=1", []
@@ -95,13 +94,14 @@ class AnalysisStore(StoreBase):
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO source_sets (name, description) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
+                "ON CONFLICT(name) DO UPDATE SET description = excluded.description RETURNING id",
                 (name, description),
             )
-            set_id = cur.lastrowid or self._one("SELECT id FROM source_sets WHERE name = ?", (name,))[0]
+            set_id = cur.fetchone()[0]
             for sid in source_ids:
                 self.conn.execute(
-                    "INSERT OR IGNORE INTO source_set_members (set_id, source_id) VALUES (?, ?)", (set_id, sid)
+                    "INSERT INTO source_set_members (set_id, source_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (set_id, sid),
                 )
             return int(set_id)
 
@@ -118,10 +118,10 @@ class AnalysisStore(StoreBase):
             pos = self._one("SELECT COALESCE(MAX(position), -1) + 1 FROM basket")[0]
             item = BasketItem(position=pos, quote=quote, note=note)
             cur = self.conn.execute(
-                "INSERT INTO basket (position, quote, note, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO basket (position, quote, note, created_at) VALUES (?, ?, ?, ?) RETURNING id",
                 (pos, dumps(quote.model_dump()), note, item.created_at),
             )
-            return saved(StoredBasketItem, item, int(cur.lastrowid))
+            return saved(StoredBasketItem, item, int(cur.fetchone()[0]))
 
     def list_basket(self) -> list[StoredBasketItem]:
         return [

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from assistant.models import StoredAuditEvent, utcnow
+from assistant.store.engine import StoreConnection
 
 StoredT = TypeVar("StoredT", bound=BaseModel)
+Row = Any  # a result row, readable by name and index: sqlite3.Row on SQLite, engine.Row on PostgreSQL
 
 
 def dumps(value: Any) -> str:
@@ -26,45 +25,38 @@ def loads(text: str | None, default: Any = None) -> Any:
 
 def saved(stored_type: type[StoredT], record: BaseModel, record_id: int) -> StoredT:
     """`record` as the store now holds it: the same values (not validated again, shared as a
-    shallow copy would share them) under the id SQLite gave it, as its `Stored*` type."""
+    shallow copy would share them) under the id the database gave it, as its `Stored*` type."""
     values = {**dict(record), "id": record_id}
     return stored_type.model_construct(_fields_set=record.model_fields_set | {"id"}, **values)
 
 
 class StoreBase:
-    """Owns one SQLite connection in autocommit mode; `transaction()` opens BEGIN IMMEDIATE so a
-    writer takes the write lock up front instead of failing half-way on a busy database."""
+    """Owns the store's `StoreConnection` (SQLite or PostgreSQL, see `assistant.store.engine`);
+    `transaction()` takes the project's write lock up front (SQLite BEGIN IMMEDIATE, PostgreSQL
+    BEGIN plus an advisory lock) so a writer waits at the start instead of failing half-way.
 
-    def __init__(self, conn: sqlite3.Connection):
+    No lock of its own: each thread has its own connection and its own transactions, so a team
+    server's sessions (threads) never share one; the in-memory database, which has a single
+    connection, is serialised inside the adapter."""
+
+    def __init__(self, conn: StoreConnection):
         self.conn = conn
-        self._depth = 0
-        self._lock = threading.RLock()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    @property
+    def dialect(self) -> str:
+        """Either "sqlite" or "postgresql", for the few statements that must differ."""
+        return self.conn.dialect
+
+    def transaction(self, savepoint: bool = False) -> AbstractContextManager[StoreConnection]:
         """Nestable: only the outermost block commits, so library functions can each be atomic and
-        still compose into one atomic operation."""
-        with self._lock:
-            outer = self._depth == 0
-            if outer:
-                self.conn.execute("BEGIN IMMEDIATE")
-            self._depth += 1
-            try:
-                yield self.conn
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self._depth -= 1
-                if outer:
-                    self.conn.execute("COMMIT")
+        still compose into one atomic operation (`savepoint=True`: an inner block that fails is
+        undone on its own and the outer one may carry on)."""
+        return self.conn.transaction(savepoint)
 
-    def _one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+    def _one(self, sql: str, params: tuple | dict = ()) -> Any:
         return self.conn.execute(sql, params).fetchone()
 
-    def _all(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    def _all(self, sql: str, params: tuple | dict = ()) -> list[Any]:
         return self.conn.execute(sql, params).fetchall()
 
     # -- meta ----------------------------------------------------------------------------------
@@ -92,10 +84,10 @@ class StoreBase:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO audit_log (time, actor, action, entity_type, entity_id, details) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (utcnow(), actor, action, entity_type, entity_id, dumps(details)),
             )
-            return int(cur.lastrowid)
+            return int(cur.fetchone()[0])
 
     def last_audit_id(self) -> int:
         """A cheap "has anything changed?" token for UI caches: every write is audited."""
@@ -127,7 +119,7 @@ class StoreBase:
     def ensure_coder(self, name: str, kind: str = "analyst", guid: str | None = None) -> None:
         with self.transaction():
             self.conn.execute(
-                "INSERT OR IGNORE INTO coders (name, kind, guid, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO coders (name, kind, guid, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
                 (name, kind, guid, utcnow()),
             )
 

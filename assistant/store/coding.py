@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from assistant.errors import NotFound
@@ -17,10 +16,10 @@ from assistant.models import (
     Suggestion,
     utcnow,
 )
-from assistant.store.base import StoreBase, dumps, loads, saved
+from assistant.store.base import Row, StoreBase, dumps, loads, saved
 
 
-def _code(r: sqlite3.Row) -> StoredCode:
+def _code(r: Row) -> StoredCode:
     return StoredCode(
         id=r["id"], name=r["name"], parent_id=r["parent_id"], definition=r["definition"],
         include=r["include"], exclude=r["exclude"], examples=loads(r["examples"], []),
@@ -29,7 +28,7 @@ def _code(r: sqlite3.Row) -> StoredCode:
     )
 
 
-def _suggestion(r: sqlite3.Row) -> StoredSuggestion:
+def _suggestion(r: Row) -> StoredSuggestion:
     return StoredSuggestion(
         id=r["id"], excerpt_id=r["excerpt_id"], source_id=r["source_id"], code_id=r["code_id"],
         proposed_name=r["proposed_name"], proposed_definition=r["proposed_definition"],
@@ -40,7 +39,7 @@ def _suggestion(r: sqlite3.Row) -> StoredSuggestion:
     )
 
 
-def _coding(r: sqlite3.Row) -> StoredCoding:
+def _coding(r: Row) -> StoredCoding:
     return StoredCoding(
         id=r["id"], source_id=r["source_id"], excerpt_id=r["excerpt_id"], code_id=r["code_id"],
         start=r["start"], end=r["end"], text=r["text"], coder=r["coder"], origin=r["origin"],
@@ -55,7 +54,7 @@ class CodingStore(StoreBase):
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO codes (name, parent_id, definition, include, exclude, examples, colour, "
-                "scope, status, merged_into, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "scope, status, merged_into, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     code.name, code.parent_id, code.definition, code.include, code.exclude,
                     dumps(code.examples), code.colour,
@@ -63,7 +62,7 @@ class CodingStore(StoreBase):
                     code.merged_into, code.created_at,
                 ),
             )
-            return saved(StoredCode, code, int(cur.lastrowid))
+            return saved(StoredCode, code, int(cur.fetchone()[0]))
 
     def update_code(self, code: StoredCode) -> None:
         with self.transaction():
@@ -104,7 +103,7 @@ class CodingStore(StoreBase):
                     "INSERT INTO suggestions (excerpt_id, source_id, code_id, proposed_name, "
                     "proposed_definition, score, rationale, evidence_start, evidence_end, "
                     "evidence_text, engine, model, prompt_version, params, run_id, status, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         s.excerpt_id, s.source_id, s.code_id, s.proposed_name, s.proposed_definition,
                         s.score, s.rationale, s.evidence_start, s.evidence_end, s.evidence_text,
@@ -112,7 +111,7 @@ class CodingStore(StoreBase):
                         s.created_at,
                     ),
                 )
-                out.append(saved(StoredSuggestion, s, int(cur.lastrowid)))
+                out.append(saved(StoredSuggestion, s, int(cur.fetchone()[0])))
         return out
 
     def get_suggestion(self, suggestion_id: int) -> StoredSuggestion:
@@ -164,10 +163,10 @@ class CodingStore(StoreBase):
         with self.transaction():
             cur = self.conn.execute(
                 'INSERT INTO decisions (suggestion_id, action, analyst, code_id, source_id, start, "end", '
-                "note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (d.suggestion_id, d.action, d.analyst, d.code_id, d.source_id, d.start, d.end, d.note, d.created_at),
             )
-            return saved(StoredDecision, d, int(cur.lastrowid))
+            return saved(StoredDecision, d, int(cur.fetchone()[0]))
 
     def list_decisions(self, code_id: int | None = None) -> list[StoredDecision]:
         sql, params = "SELECT * FROM decisions", ()
@@ -187,13 +186,13 @@ class CodingStore(StoreBase):
         with self.transaction():
             cur = self.conn.execute(
                 'INSERT INTO codings (source_id, excerpt_id, code_id, start, "end", text, coder, origin, '
-                "suggestion_id, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "suggestion_id, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     c.source_id, c.excerpt_id, c.code_id, c.start, c.end, c.text, c.coder, c.origin,
                     c.suggestion_id, c.status, c.created_at,
                 ),
             )
-            return saved(StoredCoding, c, int(cur.lastrowid))
+            return saved(StoredCoding, c, int(cur.fetchone()[0]))
 
     def get_coding(self, coding_id: int) -> StoredCoding:
         row = self._one("SELECT * FROM codings WHERE id = ?", (coding_id,))
@@ -324,7 +323,8 @@ class CodingStore(StoreBase):
     def cache_put(self, key: str, model: str, prompt_version: str, response: str) -> None:
         with self.transaction():
             self.conn.execute(
-                "INSERT OR REPLACE INTO llm_cache (key, model, prompt_version, response, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO llm_cache (key, model, prompt_version, response, created_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET model = excluded.model, prompt_version = excluded.prompt_version, "
+                "response = excluded.response, created_at = excluded.created_at",
                 (key, model, prompt_version, response, utcnow()),
             )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 from typing import Any
 
 from assistant.errors import NotFound
 from assistant.models import Excerpt, Source, SourceVersion, StoredExcerpt, StoredSource
-from assistant.store.base import StoreBase, dumps, loads, saved
+from assistant.store.base import Row, StoreBase, dumps, loads, saved
 
 _EXCERPT_COLS = (
     'id, source_id, ordinal, start, "end", text, speaker, is_interviewer, page, time, '
@@ -16,7 +14,7 @@ _EXCERPT_COLS = (
 )
 
 
-def _source(row: sqlite3.Row, with_text: bool = True) -> StoredSource:
+def _source(row: Row, with_text: bool = True) -> StoredSource:
     return StoredSource(
         id=row["id"], name=row["name"], path=row["path"], kind=row["kind"],
         content_hash=row["content_hash"], text=row["text"] if with_text else "",
@@ -26,7 +24,7 @@ def _source(row: sqlite3.Row, with_text: bool = True) -> StoredSource:
     )
 
 
-def _version(row: sqlite3.Row, with_text: bool = True) -> SourceVersion:
+def _version(row: Row, with_text: bool = True) -> SourceVersion:
     return SourceVersion(
         source_id=row["source_id"], version=row["version"], text=row["text"] if with_text else "",
         content_hash=row["content_hash"], path=row["path"], pages=[tuple(p) for p in loads(row["pages"], [])],
@@ -34,7 +32,7 @@ def _version(row: sqlite3.Row, with_text: bool = True) -> SourceVersion:
     )
 
 
-def _excerpt(row: sqlite3.Row) -> StoredExcerpt:
+def _excerpt(row: Row) -> StoredExcerpt:
     return StoredExcerpt(
         id=row["id"], source_id=row["source_id"], ordinal=row["ordinal"], start=row["start"],
         end=row["end"], text=row["text"], speaker=row["speaker"],
@@ -49,14 +47,14 @@ class CorpusStore(StoreBase):
             cur = self.conn.execute(
                 "INSERT INTO sources (name, path, kind, content_hash, text, attributes, pages, "
                 "reader, reader_version, format, version, added_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     source.name, source.path, source.kind, source.content_hash, source.text,
                     dumps(source.attributes), dumps([list(p) for p in source.pages]), source.reader,
                     source.reader_version, source.format, source.version, source.added_at,
                 ),
             )
-            return saved(StoredSource, source, int(cur.lastrowid))
+            return saved(StoredSource, source, int(cur.fetchone()[0]))
 
     def get_source(self, ref: int | str) -> StoredSource:
         """By id, or by name (what analysts type on the command line)."""
@@ -156,13 +154,15 @@ class CorpusStore(StoreBase):
                 cur = self.conn.execute(
                     'INSERT INTO excerpts (source_id, ordinal, start, "end", text, speaker, '
                     "is_interviewer, page, time, context_start, context_end) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         e.source_id, e.ordinal, e.start, e.end, e.text, e.speaker,
                         int(e.is_interviewer), e.page, e.time, e.context_start, e.context_end,
                     ),
                 )
-                out.append(saved(StoredExcerpt, e, int(cur.lastrowid)))
+                out.append(saved(StoredExcerpt, e, int(cur.fetchone()[0])))
+            if out and self.conn.dialect == "sqlite":  # PostgreSQL's statement trigger does it (m008)
+                self.conn.execute("UPDATE corpus_generation SET generation = generation + 1 WHERE id = 1")
         return out
 
     def delete_excerpts(self, source_id: int) -> None:
@@ -188,7 +188,7 @@ class CorpusStore(StoreBase):
         if not include_interviewer:
             sql += " AND is_interviewer = 0"
         if ids is not None:
-            rows: list[sqlite3.Row] = []
+            rows: list[Row] = []
             for i in range(0, len(ids), 900):
                 chunk = ids[i : i + 900]
                 marks = ",".join("?" * len(chunk))
@@ -211,14 +211,21 @@ class CorpusStore(StoreBase):
         """Speaker labels in use (for pseudonymisation of names before remote LLM calls)."""
         return [r[0] for r in self._all("SELECT DISTINCT speaker FROM excerpts WHERE speaker IS NOT NULL ORDER BY 1")]
 
+    def corpus_generation(self) -> int:
+        """A number every change to the corpus bumps in the same transaction (triggers on sources and
+        excerpts, migration m008): what every app server's local search index compares with the
+        one it was built at, with one single-row read, before serving a search."""
+        return int(self._one("SELECT generation FROM corpus_generation WHERE id = 1")[0])
+
     def corpus_fingerprint(self) -> str:
-        """Changes whenever an excerpt or a source's kind/attributes change (the things a search
-        index holds), at the cost of one aggregate query rather than reading every excerpt."""
-        ex = self._one('SELECT COUNT(*), COALESCE(MAX(id), 0), TOTAL(id * ("end" - start + ordinal)) FROM excerpts')
-        src = self._one("SELECT COUNT(*), GROUP_CONCAT(id || kind || attributes, '|') FROM "
-                        "(SELECT id, kind, attributes FROM sources ORDER BY id)")
-        blob = "|".join(str(v) for v in (*tuple(ex), *tuple(src)))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        """Changes whenever an excerpt or a source changes (the things a search index holds): this
+        store's identity and its corpus generation, so an index built from another database (or
+        a copy that has since diverged under another identity) never looks current."""
+        row = self._one(
+            "SELECT g.generation, m.value FROM corpus_generation g LEFT JOIN meta m ON m.key = 'store_id' "
+            "WHERE g.id = 1"
+        )
+        return f"{row[1]}:{row[0]}"
 
     def counts(self) -> dict[str, Any]:
         one = lambda sql: int(self._one(sql)[0])  # noqa: E731

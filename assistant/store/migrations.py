@@ -1,12 +1,37 @@
 """Versioned schema migrations. Each `mNNN_name(conn)` runs once, inside a transaction, and its name
-is recorded in `_migrations`; a new feature adds a new function, never edits an applied one."""
+is recorded in `_migrations`; a new feature adds a new function, never edits an applied one.
+
+The same migrations build the schema on SQLite and on PostgreSQL. They are written in SQLite's
+dialect and run statement by statement through `run_script`, which hands PostgreSQL the translated
+form (`assistant.store.dialect.pg_ddl`: identity keys, BIGINT, DOUBLE PRECISION, BYTEA, byte-wise
+TEXT collation, the audit log's forbid triggers as PL/pgSQL); a statement with no automatic form
+(another trigger, a PRAGMA) is written per engine inside the migration (`conn.dialect`). Both
+engines run DDL transactionally, so a failing migration leaves nothing behind on either; on
+PostgreSQL the migration also holds the project's write lock, so two app servers starting at once
+cannot both apply it.
+
+Why not Alembic: the migrations m001..m003 are already shipped and recorded by name in every
+existing project's `_migrations` table, and each project folder is its own SQLite database
+opened (and migrated) at run time by the library, not one application database upgraded by an
+operator. Alembic would add a second version table to stamp and keep in step, an env.py and script
+directory per deployment, its SQLite "batch mode" table rebuilds, and autogenerate needs table
+metadata this store (plain SQL, no ORM models) does not keep. The runner here is a few dozen lines
+that already do what Alembic's upgrade would: ordered, recorded, transactional, on both engines.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import re
+import sqlite3  # noqa: F401 - some migrations annotate `conn` as sqlite3.Connection
+import uuid
 from collections.abc import Callable
+from typing import Any
 
-Migration = Callable[[sqlite3.Connection], None]
+from assistant.models import utcnow
+from assistant.store.dialect import pg_ddl, split_script
+from assistant.store.engine import DatabaseError, StoreConnection
+
+Migration = Callable[[Any], None]  # called with the store's StoreConnection
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 
@@ -18,7 +43,7 @@ def migration(fn: Migration) -> Migration:
 
 
 @migration
-def m001_initial(conn: sqlite3.Connection) -> None:
+def m001_initial(conn: StoreConnection) -> None:
     run_script(
         conn,
         """
@@ -226,7 +251,7 @@ def m001_initial(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m002_source_versions(conn: sqlite3.Connection) -> None:
+def m002_source_versions(conn: StoreConnection) -> None:
     """A re-ingest keeps the version it replaces (text, hash, path, pages), and a coding whose words
     the new text no longer holds is kept as `orphaned`: its start/end/text still refer to the
     version named in `source_version` (NULL for a coding anchored in the current text)."""
@@ -252,7 +277,7 @@ def m002_source_versions(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m003_memo_links_and_blind_coding(conn: sqlite3.Connection) -> None:
+def m003_memo_links_and_blind_coding(conn: StoreConnection) -> None:
     """A memo is written on one target (`memos.target_type/target_id`, its home) and may be linked
     to more (`memo_links`; a NULL target_id is the project); `updated_at` says when its text was
     last edited (the earlier texts are in the audit log). `blind_periods` records when a coder
@@ -284,36 +309,242 @@ def m003_memo_links_and_blind_coding(conn: sqlite3.Connection) -> None:
         """,
     )
 
-def run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Execute statements one by one. `executescript` would COMMIT the migration's transaction
-    first, so a failing migration could leave half a schema behind."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                conn.execute(pending)
-            pending = ""
+
+@migration
+def m004_team(conn: sqlite3.Connection) -> None:
+    """A team on one project. `users` sign in (argon2 hash; `active` 0 once removed, so the name
+    in old audit rows still resolves); `sessions` keep only a SHA-256 of each token. An assignment
+    gives sources to coders to double-code blind (`hide_ai`: AI suggestions hidden too); each coder
+    marks it done. `adjudications` hold the lead's decision on each disagreement, with the codebook
+    version it was made under (`codebook_versions` snapshots the codebook when it changes). `merges`
+    is keyed by a merge id (the imported file's hash), so the same merge cannot be applied twice,
+    even by two leads at once."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('lead', 'coder', 'viewer')),
+            password_hash TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            ended_at TEXT
+        );
+        CREATE INDEX sessions_user ON sessions(user_id);
+        CREATE TABLE assignments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            hide_ai INTEGER NOT NULL DEFAULT 1,
+            sample TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE assignment_sources (
+            assignment_id INTEGER NOT NULL REFERENCES assignments(id) ON DELETE CASCADE,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            PRIMARY KEY (assignment_id, source_id)
+        );
+        CREATE TABLE assignment_coders (
+            assignment_id INTEGER NOT NULL REFERENCES assignments(id) ON DELETE CASCADE,
+            coder TEXT NOT NULL,
+            done_at TEXT,
+            PRIMARY KEY (assignment_id, coder)
+        );
+        CREATE TABLE codebook_versions (
+            version INTEGER PRIMARY KEY,
+            digest TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE adjudications (
+            id INTEGER PRIMARY KEY,
+            assignment_id INTEGER NOT NULL REFERENCES assignments(id) ON DELETE CASCADE,
+            item_key TEXT NOT NULL,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            excerpt_id INTEGER,
+            code_id INTEGER REFERENCES codes(id),
+            decision TEXT NOT NULL CHECK (decision IN ('keep_a', 'keep_b', 'both', 'neither', 'edit')),
+            consensus_coder TEXT NOT NULL,
+            coding_ids TEXT NOT NULL DEFAULT '[]',
+            codebook_version INTEGER NOT NULL,
+            decided_by TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            UNIQUE (assignment_id, item_key)
+        );
+        CREATE TABLE merges (
+            id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            started_by TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        """,
+    )
+
+@migration
+def m005_validation_gate(conn: StoreConnection) -> None:
+    """The validation gate: a seeded, stratified sample of excerpts the analyst codes blind
+    (`validation_items`; `no_code` = the analyst said no code applies), and the report of the
+    engine against the analyst on it (`report`, JSON) with the bar the analyst set. A precode run
+    names the report it was gated by."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE validations (
+            id INTEGER PRIMARY KEY,
+            coder TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'sampled' CHECK (status IN ('sampled', 'run', 'accepted', 'discarded')),
+            engine TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '',
+            bar TEXT NOT NULL DEFAULT '{}',
+            report TEXT NOT NULL DEFAULT '{}',
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            run_at TEXT,
+            accepted_at TEXT
+        );
+        CREATE TABLE validation_items (
+            validation_id INTEGER NOT NULL REFERENCES validations(id) ON DELETE CASCADE,
+            excerpt_id INTEGER NOT NULL,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            stratum TEXT NOT NULL DEFAULT '',
+            no_code INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (validation_id, excerpt_id)
+        );
+        CREATE INDEX validation_items_excerpt ON validation_items(excerpt_id);
+        """,
+    )
 
 
-def apply_migrations(conn: sqlite3.Connection) -> list[str]:
-    """Apply pending migrations, each in its own transaction; return the names applied."""
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+@migration
+def m006_batch_runs(conn: StoreConnection) -> None:
+    """Batch runs in blocks (`assistant.batch`): one row per finished block of a run, written in
+    the transaction that wrote the block's results, so a resumed run skips it and a second write
+    of it fails on the primary key instead of doubling its suggestions."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE batch_blocks (
+            run_id TEXT NOT NULL,
+            block INTEGER NOT NULL,
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            items INTEGER NOT NULL,
+            worker TEXT NOT NULL DEFAULT '',
+            seconds REAL,
+            finished_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, block)
+        );
+        """,
+    )
+
+
+@migration
+def m008_store_engine(conn: StoreConnection) -> None:
+    """The corpus generation: a number every change to `sources` or `excerpts` bumps in the same
+    transaction, by triggers (so no writer can forget it; on SQLite an excerpt INSERT is bumped by
+    `CorpusStore.add_excerpts`, see below), which each app server's search index
+    compares before serving a search. `meta.store_id` names this store, so an index built from
+    another database never looks current. On PostgreSQL the audit log also refuses TRUNCATE (the
+    per-row triggers of m001 do not see it)."""
+    run_script(conn, "CREATE TABLE corpus_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL)")
+    conn.execute("INSERT INTO corpus_generation (id, generation) VALUES (1, 1)")
+    conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO NOTHING", (str(uuid.uuid4()),))
+    bump = "UPDATE corpus_generation SET generation = generation + 1 WHERE id = 1"
+    if conn.dialect == "postgresql":
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION bump_corpus_generation() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$fn$ BEGIN {bump}; RETURN NULL; END $fn$"
+        )
+        for table in ("sources", "excerpts"):
+            conn.execute(
+                f"CREATE TRIGGER corpus_generation_{table} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION bump_corpus_generation()"
+            )
+        conn.execute(
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_no_update_fn()"
+        )
+    else:  # per-row triggers only: an excerpt INSERT trigger would cost a survey's ingest ~20 us a row,
+        # so `add_excerpts` (the one place excerpts are inserted) bumps once per call instead
+        for table, ops in (("sources", ("INSERT", "UPDATE", "DELETE")), ("excerpts", ("UPDATE", "DELETE"))):
+            for op in ops:
+                conn.execute(f"CREATE TRIGGER corpus_generation_{table}_{op.lower()} AFTER {op} ON {table} "
+                             f"BEGIN {bump}; END")
+
+
+_ROLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+
+
+def grant_app_role(conn: StoreConnection, role: str) -> None:
+    """PostgreSQL: let `role` (the one the app servers sign in as) read and write the project's
+    tables, but only read and append to the audit log: UPDATE, DELETE and TRUNCATE on it are
+    revoked, on top of the triggers that refuse them for everyone. Run by the tables' owner."""
+    if conn.dialect != "postgresql":
+        raise ValueError("an app role is a PostgreSQL idea; a SQLite project has none")
+    if not _ROLE_RE.fullmatch(role):
+        raise ValueError(f"{role!r} is not a plain role name (letters, digits, _ and $)")
+    with conn.transaction():
+        conn.execute(f'GRANT USAGE ON SCHEMA {_current_schema(conn)} TO "{role}"')
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {_current_schema(conn)} TO "{role}"')
+        conn.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {_current_schema(conn)} TO "{role}"')
+        conn.execute(f'REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM "{role}"')
+        conn.execute(f'REVOKE UPDATE, DELETE, TRUNCATE ON _migrations FROM "{role}"')
+
+
+def _current_schema(conn: StoreConnection) -> str:
+    name = conn.execute("SELECT current_schema()").fetchone()[0]
+    return '"' + name.replace('"', '""') + '"'
+
+
+def run_script(conn: StoreConnection, script: str) -> None:
+    """Execute statements one by one (on PostgreSQL, each as `pg_ddl` translates it).
+    `executescript` would COMMIT the migration's transaction first, so a failing migration could
+    leave half a schema behind."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":  # (a bare sqlite3 connection too, below)
+        conn.execute_script([sql for stmt in split_script(script) for sql in pg_ddl(stmt)])
+        return
+    for stmt in split_script(script):
+        conn.execute(stmt)
+
+
+def applied_migrations(conn: StoreConnection) -> set[str] | None:
+    """Names recorded in `_migrations`; None when the database has no such table yet."""
+    try:
+        return {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    except DatabaseError:
+        return None
+
+
+def apply_migrations(conn: StoreConnection) -> list[str]:
+    """Apply pending migrations in name order, each in its own transaction; return the names
+    applied. A store that is current costs one read and takes no lock."""
+    done = applied_migrations(conn)
+    pending = [(name, fn) for name, fn in sorted(MIGRATIONS) if done is None or name not in done]
+    if not pending:
+        return []
+    if done is None:
+        with conn.transaction():
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     applied: list[str] = []
-    for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if name not in {r[0] for r in conn.execute("SELECT name FROM _migrations")}:
+    for name, fn in pending:
+        with conn.transaction():  # the write lock: another process may have applied it meanwhile
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is None:
                 fn(conn)
-                conn.execute(
-                    "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", (name,)
-                )
+                conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
                 applied.append(name)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return applied

@@ -6,15 +6,14 @@ Writes here do not audit; the one library function for each change (`assistant.c
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from assistant.errors import NotFound
 from assistant.models import BlindPeriod, StoredMemo
-from assistant.store.base import StoreBase
+from assistant.store.base import Row, StoreBase
 
-_CHUNK = 900  # SQLite's default limit on bound parameters is 999
+_CHUNK = 900  # SQLite's default limit on bound parameters is 999 (PostgreSQL's is 65535)
 
 
 class ExcerptSpan(NamedTuple):
@@ -31,7 +30,7 @@ class ExcerptSpan(NamedTuple):
     ordinal: int
 
 
-def _memo(r: sqlite3.Row) -> StoredMemo:
+def _memo(r: Row) -> StoredMemo:
     return StoredMemo(id=r["id"], target_type=r["target_type"], target_id=r["target_id"], text=r["text"],
                 author=r["author"], created_at=r["created_at"], updated_at=r["updated_at"])
 
@@ -67,7 +66,8 @@ class WorkspaceStore(StoreBase):
         """False when the memo is already linked there."""
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO memo_links (memo_id, target_type, target_id, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO memo_links (memo_id, target_type, target_id, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (memo_id, target_type, target_id, created_at),
             )
             return cur.rowcount > 0
@@ -75,7 +75,7 @@ class WorkspaceStore(StoreBase):
     def remove_memo_link(self, memo_id: int, target_type: str, target_id: int | None) -> bool:
         with self.transaction():
             cur = self.conn.execute(
-                "DELETE FROM memo_links WHERE memo_id = ? AND target_type = ? AND IFNULL(target_id, -1) = IFNULL(?, -1)",
+                "DELETE FROM memo_links WHERE memo_id = ? AND target_type = ? AND COALESCE(target_id, -1) = COALESCE(?, -1)",
                 (memo_id, target_type, target_id),
             )
             return cur.rowcount > 0
@@ -83,7 +83,7 @@ class WorkspaceStore(StoreBase):
     def memo_links(self, memo_ids: Iterable[int] | None = None) -> dict[int, list[tuple[str, int | None]]]:
         """Memo id -> its linked targets (besides its home), in the order they were linked."""
         sql = "SELECT memo_id, target_type, target_id FROM memo_links"
-        rows: list[sqlite3.Row] = []
+        rows: list[Row] = []
         if memo_ids is None:
             rows = self._all(sql + " ORDER BY id")
         else:
@@ -97,8 +97,8 @@ class WorkspaceStore(StoreBase):
     def memo_ids_for_target(self, target_type: str, target_id: int | None) -> list[int]:
         """Memos written on the target or linked to it."""
         rows = self._all(
-            "SELECT id FROM memos WHERE target_type = ? AND IFNULL(target_id, -1) = IFNULL(?, -1) "
-            "UNION SELECT memo_id FROM memo_links WHERE target_type = ? AND IFNULL(target_id, -1) = IFNULL(?, -1) "
+            "SELECT id FROM memos WHERE target_type = ? AND COALESCE(target_id, -1) = COALESCE(?, -1) "
+            "UNION SELECT memo_id FROM memo_links WHERE target_type = ? AND COALESCE(target_id, -1) = COALESCE(?, -1) "
             "ORDER BY 1",
             (target_type, target_id, target_type, target_id),
         )
@@ -110,7 +110,7 @@ class WorkspaceStore(StoreBase):
             "SELECT target_id, COUNT(DISTINCT mid) FROM ("
             " SELECT target_id, id AS mid FROM memos WHERE target_type = ?"
             " UNION ALL SELECT target_id, memo_id AS mid FROM memo_links WHERE target_type = ?"
-            ") GROUP BY target_id",
+            ") AS m GROUP BY target_id",
             (target_type, target_type),
         )
         return {r[0]: int(r[1]) for r in rows}
@@ -120,7 +120,7 @@ class WorkspaceStore(StoreBase):
         """False when the coder is already blind on that source."""
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO blind_periods (coder, source_id, started_at) VALUES (?, ?, ?)",
+                "INSERT INTO blind_periods (coder, source_id, started_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (coder, source_id, at),
             )
             return cur.rowcount > 0

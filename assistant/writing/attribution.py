@@ -83,3 +83,66 @@ def fill_template(template: str, values: Mapping[str, Any]) -> str:
     filled = re.sub(r"^\s*[,;|\u2013\u2014-]\s*", "", filled)
     filled = re.sub(r"\(\s*\)", "", filled)
     return re.sub(r"\s{2,}", " ", filled).strip(" ,;")
+
+
+class DisplayNames:
+    """Pseudonymised display: the real names a project knows (participant and other person
+    attributes, speaker labels that are names) mapped to the pseudonyms its attributions use
+    ("Participant 3"), for the labels a screen shows: speaker labels, attributions, source names,
+    attribute values. Quoted and source text is NOT rewritten: a quote on screen stays the exact
+    characters of its source (and the offsets a selection sends back stay true), so a name spoken
+    inside a turn is still visible; the workspace says so where the switch is.
+
+    A speaker whose label is a source's participant gets that participant's pseudonym; other
+    named speakers get "Speaker N", numbered in sorted order so the same person keeps the same
+    label across pages and sessions. A first or last name alone ("Sarah", "Jones") is masked too,
+    matched whole-word in any case, as the remote-model pseudonymiser does."""
+
+    def __init__(self, sources: Iterable[Source], speakers: Iterable[str], settings: Settings, on: bool | None = None):
+        from assistant.llm.pseudonymise import PERSON_KEYS, looks_like_person
+
+        self.on = settings.privacy.pseudonymise_display if on is None else bool(on)
+        sources = list(sources)
+        numbered = Attributor(sources, settings)._pseudonyms
+        full: dict[str, str] = {}  # casefolded real name -> pseudonym
+        for src in sources:
+            key = participant_key(src)
+            alias = numbered.get(key, key)
+            if looks_like_person(key, require_capitals=not src.attributes.get("participant")):  # "P01" is one already
+                full.setdefault(key.casefold(), alias)
+            for k, v in src.attributes.items():
+                value = str(v or "").strip()
+                if value and any(p in k.lower() for p in PERSON_KEYS) and looks_like_person(value, require_capitals=False):
+                    full.setdefault(value.casefold(), alias)
+        others = sorted({s.strip() for s in speakers if s and looks_like_person(s.strip())
+                         and s.strip().casefold() not in full}, key=str.casefold)
+        for n, name in enumerate(others, 1):
+            full.setdefault(name.casefold(), f"Speaker {n}")
+        self.names = dict(full)
+        parts: dict[str, str] = {}
+        for name, alias in sorted(full.items()):
+            for word in name.split():
+                w = word.rstrip(".")
+                if len(w) >= 3 and w not in ("dr", "mr", "mrs", "ms", "prof") and w not in full:
+                    parts.setdefault(w, alias)
+        self._lookup = {**parts, **full}
+        alts = "|".join(re.escape(t) for t in sorted(self._lookup, key=len, reverse=True))
+        # "_" counts as a boundary: a file named interview_sarah_jones.txt names her too
+        self._regex = re.compile(rf"(?<![^\W_])(?:{alts})(?![^\W_])", re.IGNORECASE) if alts else None
+
+    def mask(self, value: object) -> str:
+        """`value` with every known real name replaced by its pseudonym (unchanged when off)."""
+        text = "" if value is None else str(value)
+        if not self.on or self._regex is None or not text:
+            return text
+        return self._regex.sub(lambda m: self._lookup.get(m.group(0).casefold(), m.group(0)), text)
+
+    def speaker(self, label: str | None) -> str:
+        """A speaker label as the screen shows it: a generic one ("Interviewer", "P3") as written."""
+        return self.mask(label or "")
+
+
+def display_names(project: Any, on: bool | None = None) -> DisplayNames:
+    """The project's display names from its sources and speaker labels."""
+    store = project.store
+    return DisplayNames(store.list_sources(), store.distinct_speakers(), project.settings, on=on)

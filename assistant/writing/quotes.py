@@ -256,7 +256,9 @@ def _target(project: Project, code: str | None, theme: str | None, query: str | 
         names = [store.get_code(i).name for i in t.code_ids]
         return " ".join([t.name, t.summary[:500], *names]), list(t.code_ids), f"Theme: {t.name}"
     assert query is not None
-    return query, [], ""
+    # a free-text search's quotes are grouped under the question that found them, so a write-up
+    # says what each group answers rather than a bare "Quotes"
+    return query, [], f"Search: \u201c{' '.join(query.split())[:120]}\u201d"
 
 
 def coding_candidates(ctx: QuoteContext, codings: Sequence[Coding], filters: Filters | None,
@@ -303,6 +305,17 @@ def search_candidates(project: Project, queries: Sequence[str], n: int, filters:
     return out
 
 
+def _codable(project: Project, cands: list[Candidate]) -> list[Candidate]:
+    """Search hits without header blocks, front matter, headings and label-only turns
+    (`corpus.codable`): a transcript's title line is never offered as a quote."""
+    from assistant.corpus.codable import excerpt_kinds_for, is_codable
+
+    if not cands:
+        return cands
+    kinds = excerpt_kinds_for(project, {c.source_id for c in cands})
+    return [c for c in cands if c.excerpt_id is None or is_codable(kinds.get(c.excerpt_id, "body"))]
+
+
 def find_quotes(
     project: Project,
     *,
@@ -336,7 +349,8 @@ def find_quotes(
         examples = list(dict.fromkeys(codings[i].text for i in order))[:MAX_EXAMPLE_QUERIES]
         target = unit(target + centroid)
     cands = coding_candidates(ctx, codings, filters, include_interviewer) if include_coded else []
-    cands += search_candidates(project, [text, *examples], max(3 * k, 30), filters, include_interviewer)
+    cands += _codable(project, search_candidates(project, [text, *examples], max(3 * k, 30), filters,
+                                                 include_interviewer))
     coded = [(c.source_id, c.start, c.end) for c in codings]
     return _trim_rank_balance(ctx, cands, target, k, per_participant, min_chars, max_chars,
                               coded if not include_coded else [], group or None, filters)

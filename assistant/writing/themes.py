@@ -18,6 +18,7 @@ and each of those goes to the audit log with the analyst as actor."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from assistant.writing.quotes import QuoteContext, quotes_for_spans
 Progress = Callable[[int, int], None]
 SUMMARY_WORDS = 200
 MAX_THEMES = 8
+DOCUMENTS_COLUMN = "(documents)"  # coverage by participant: where document codings go
 
 
 @dataclass
@@ -70,7 +72,7 @@ def cluster_codes(vectors: np.ndarray, n_themes: int | None = None) -> tuple[lis
     n = len(vectors)
     if n <= 2:
         return [0] * n if (n_themes or 1) == 1 or n < 2 else list(range(n)), {}
-    fit = lambda k: AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(vectors)  # noqa: E731
+    fit = lambda k: AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(vectors)
     if n_themes:
         return [int(x) for x in fit(min(max(1, n_themes), n))], {}
     scores: dict[int, float] = {}
@@ -113,6 +115,48 @@ def distinctive_terms(theme_docs: Sequence[str], rest: str, top: int = 8) -> lis
     return out
 
 
+# Words that score as "distinctive" in interview talk and minutes but name nothing: reporting
+# verbs, hedges, fillers and contractions' stubs.
+_FILLER_TEXT = """
+said says say saying noted note notes told tell think thought know known knew mean means meant
+really actually basically just right yes yeah okay um er erm like sort kind lot lots bit things
+thing way ways stuff got get gets getting going goes went come comes came make makes made
+talk talking talked remained remains remain aren isn don doesn didn wasn weren won wouldn couldn shouldn
+ve ll re able asked ask want wanted need needed use used year years time times day days week weeks
+good bad big small new old different important certain particular general specific following
+"""
+FILLER_WORDS = frozenset(_FILLER_TEXT.split())
+TERM_CANDIDATES = 30
+TERMS_SHOWN = 8
+
+
+def readable_terms(candidates: Sequence[str], texts: Sequence[str], code_words: Sequence[str] = (),
+                   top: int = TERMS_SHOWN) -> list[str]:
+    """The distinctive terms worth showing a reader and naming a theme by: no filler words; a
+    two-word term only where the two words stand together in the text ("population health", not
+    "agreement october" from "Agreement in October"); a term used in more than one coding when
+    the theme has several (one quote's wording is not the theme's); terms that also appear in the
+    theme's code names or definitions first."""
+    lowered = [" ".join(t.lower().split()) for t in texts]
+    codes = " ".join(code_words).lower()
+    kept: list[tuple[int, int, str]] = []
+    for rank, term in enumerate(candidates):
+        words = term.split()
+        if any(w in FILLER_WORDS for w in words):
+            continue
+        hits = sum(1 for t in lowered if re.search(rf"\b{re.escape(term)}", t))
+        if hits == 0 or (len(lowered) >= 3 and hits < 2):
+            continue
+        kept.append((0 if term in codes else 1, rank, term))
+    out: list[str] = []
+    for _, _, term in sorted(kept):
+        if not any(term in o or o in term for o in out):
+            out.append(term)
+        if len(out) >= top:
+            break
+    return out
+
+
 # --- drafting --------------------------------------------------------------------------------------
 
 
@@ -128,6 +172,11 @@ def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any 
     codes = [c for c in store.list_codes() if by_code.get(c.id)]
     if not codes:
         raise ThematicError("no accepted codings yet: code some excerpts before drafting themes")
+    taken = kept_theme_codes(project)
+    codes = [c for c in codes if c.id not in taken]
+    if not codes:
+        raise ThematicError("every code with accepted codings is already in a theme you accepted or edited; "
+                            "reject or split one to draft again")
     codings = {c.id: by_code[c.id] for c in codes}
     vectors = code_vectors(project, codes, codings)
     labels, silhouettes = cluster_codes(vectors, n_themes)
@@ -138,12 +187,17 @@ def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any 
     clusters = sorted(groups.values(), key=lambda g: -sum(len(codings[codes[i].id]) for i in g))
     docs = [" ".join(x.text for i in g for x in codings[codes[i].id]) for g in clusters]
     rest = " ".join(e.text for e in uncoded_excerpts(ctx, by_code.values()))
-    terms = distinctive_terms(docs, rest)
+    terms = [readable_terms(found, [x.text for i in g for x in codings[codes[i].id]],
+                            [f"{codes[i].name} {codes[i].definition}" for i in g])
+             for g, found in zip(clusters, distinctive_terms(docs, rest, top=TERM_CANDIDATES))]
     with store.transaction():
         _supersede_drafts(project)
         result = DraftReport([], n_themes=len(clusters), silhouette=silhouettes)
+        names = [t.name for t in store.list_themes()]
         for n, (g, top_terms) in enumerate(zip(clusters, terms), start=1):
-            theme, report = _draft_one(project, ctx, [codes[i] for i in g], codings, vectors[g], top_terms, llm, cache)
+            theme, report = _draft_one(project, ctx, [codes[i] for i in g], codings, vectors[g], top_terms, llm, cache,
+                                       names)
+            names.append(theme.name)
             theme = store.add_theme(theme)
             result.themes.append(theme)
             result.reports[theme.id] = report
@@ -152,6 +206,35 @@ def draft_themes_report(project: Project, n_themes: int | None = None, llm: Any 
             if progress:
                 progress(n, len(clusters))
     return result
+
+
+def kept_theme_codes(project: Project) -> set[int]:
+    """Codes already in a theme a re-draft keeps (accepted, or a draft the analyst edited): a new
+    draft groups only the other codes, so it can never produce a second copy of a kept theme."""
+    return {int(c) for t in project.store.list_themes()
+            if t.status == "accepted" or (t.status == "draft" and t.summary_kind == "analyst") for c in t.code_ids}
+
+
+def theme_name(terms: Sequence[str], ranked: Sequence[StoredCode], taken: Iterable[str] = ()) -> str:
+    """A readable draft name from what sets the theme apart: its two most distinctive terms
+    ("Link workers and social prescribing"), else its main code's name. A name already used by
+    another theme gets its main code in brackets, so two drafts never share a name."""
+    codes = " ".join(f"{c.name} {c.definition}" for c in ranked).lower()
+    # a phrase the codebook also uses names a theme best, then the codebook's words, then phrases
+    order = sorted(range(len(terms)), key=lambda i: (terms[i] not in codes, len(terms[i].split()) < 2, i))
+    words = [terms[i] for i in order if terms[i]][:2]
+    if words:
+        name = words[0][:1].upper() + words[0][1:] + (f" and {words[1]}" if len(words) > 1 else "")
+    else:
+        name = ranked[0].name
+    used = {x.casefold() for x in taken}
+    if name.casefold() in used and ranked:
+        name = f"{name} ({ranked[0].name})"
+    n = 2
+    base = name
+    while name.casefold() in used:
+        name, n = f"{base} {n}", n + 1
+    return name
 
 
 def uncoded_excerpts(ctx: QuoteContext, codings: Iterable[list[Coding]]) -> list[Any]:
@@ -179,9 +262,10 @@ def _supersede_drafts(project: Project) -> None:
 
 
 def _draft_one(project: Project, ctx: QuoteContext, codes: list[StoredCode], codings: dict[int, list[Coding]],
-               vectors: np.ndarray, terms: list[str], llm: Any, cache: bool) -> tuple[Theme, dict[str, Any]]:
+               vectors: np.ndarray, terms: list[str], llm: Any, cache: bool,
+               taken: Sequence[str] = ()) -> tuple[Theme, dict[str, Any]]:
     ranked = sorted(codes, key=lambda c: -len(codings[c.id]))
-    name = ranked[0].name if len(ranked) == 1 else f"{ranked[0].name} & {ranked[1].name}" + (" & …" if len(ranked) > 2 else "")
+    name = theme_name(terms, ranked, taken)
     spans = [(x.source_id, x.start, x.end) for c in codes for x in codings[c.id]]
     target = unit(vectors.mean(axis=0))
     quotes = []
@@ -230,20 +314,51 @@ def regroup(q: Any, theme_name: str) -> Any:
 
 def _extractive_summary(ctx: QuoteContext, codes: list[StoredCode], codings: dict[int, list[Coding]],
                         terms: list[str], quotes: list) -> str:
+    """Short paragraphs a reader can follow, written without a model: what the theme groups and
+    how widely it is spread, what sets it apart (its distinctive terms), then one point per main
+    code, each with one quote from that code's own codings. Every quote is a verified `Quote`
+    (built through `assistant.verbatim`), cited with who said it and where."""
     items = [x for c in codes for x in codings[c.id]]
     kinds = Counter(ctx.sources[x.source_id].kind for x in items)
-    people = {participant_key(ctx.sources[x.source_id]) for x in items}
-    lines = [
-        f"Extractive draft (no language model). Groups {len(codes)} code(s): "
-        + "; ".join(f"{c.name} ({len(codings[c.id])})" for c in codes)
-        + f". {len(items)} accepted codings from {len(people)} source(s): "
-        + ", ".join(f"{n} {k}" for k, n in kinds.most_common()) + ".",
-    ]
+    people = {participant_key(ctx.sources[x.source_id]) for x in items if ctx.sources[x.source_id].kind == "interview"}
+    sources = {x.source_id for x in items}
+    ranked = sorted(codes, key=lambda c: -len(codings[c.id]))
+    spread_bits = [_plural(n, k) for k, n in kinds.most_common()]
+    who = f", {_plural(len(people), 'participant')} among them" if people else ""
+    paras = [(
+        f"Extractive draft, written without a language model. This theme brings together "
+        f"{_listing([c.name for c in ranked])}: {_plural(len(items), 'accepted coding')} in "
+        f"{_plural(len(sources), 'source')} ({_listing(spread_bits)}{who})."
+    )]
     if terms:
-        lines.append("Distinctive terms: " + ", ".join(terms) + ".")
-    for q in quotes[:3]:
-        lines.append(f"\u201c{q.text}\u201d ({q.attribution})")
-    return "\n".join(lines)
+        paras.append(f"What sets it apart from the rest of the corpus is talk of {_listing(terms[:5])}.")
+    used: set[tuple[int, int, int]] = set()
+    for c in ranked[:4]:
+        spans = [(x.source_id, x.start, x.end) for x in codings[c.id]]
+        q = next((q for q in quotes if (q.source_id, q.start, q.end) not in used
+                  and any(s == q.source_id and a < q.end and q.start < b for s, a, b in spans)), None)
+        if q is None:
+            continue
+        used.add((q.source_id, q.start, q.end))
+        who = q.attribution or q.source_name
+        where = ", ".join(x for x in (q.source_name if q.source_name not in who else "",
+                                      f"line {q.line}" if q.line else "") if x)
+        head = f"{c.name} ({_plural(len(codings[c.id]), 'coding')})"
+        paras.append(f"{head}: \u201c{q.text}\u201d \u2014 {who}" + (f" ({where})." if where else "."))
+    return "\n\n".join(paras)
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word[:-1] + 'ies' if word.endswith('y') and word[-2:] != 'ey' else word + 's'}"
+
+
+def _listing(items: Sequence[str]) -> str:
+    items = [str(x) for x in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # --- the analyst's decisions ----------------------------------------------------------------------
@@ -341,7 +456,7 @@ def theme_crosstab(project: Project, theme_id: int | str) -> dict[str, Any]:
     who = ctx.attributor.participant  # honours pseudonymise_attributions
     touched = {who(src[x.source_id]) for x in codings if src[x.source_id].kind == "interview"}
     everyone = {who(s) for s in src.values() if s.kind == "interview"}
-    attr = lambda s, k: s.attributes.get(k) or "(none)"  # noqa: E731
+    attr = lambda s, k: s.attributes.get(k) or "(none)"
     return {
         "theme": t.name,
         "codings_by_kind": dict(Counter(src[x.source_id].kind for x in codings)),
@@ -354,21 +469,29 @@ def theme_crosstab(project: Project, theme_id: int | str) -> dict[str, Any]:
     }
 
 
-def coverage_matrix(project: Project, by: str = "participant", unit: str = "code") -> "Any":
+def coverage_matrix(project: Project, by: str = "participant", unit: str = "code") -> Any:
     """Counts of accepted codings: rows are codes (or non-rejected themes), columns are
-    participants, source kinds or sectors. A pandas DataFrame the UI draws as a heat map."""
+    participants, source kinds or sectors. A pandas DataFrame the UI draws as a heat map. By
+    participant, the codings of documents (sources that are nobody's words) share one column,
+    `DOCUMENTS_COLUMN`, rather than passing a document off as a participant."""
     import pandas as pd
 
     if by not in ("participant", "kind", "sector") or unit not in ("code", "theme"):
         raise ThematicError("coverage_matrix: by is participant|kind|sector, unit is code|theme")
+    from assistant.coding.segments import is_participant
+
     ctx = QuoteContext(project)
-    col = {"participant": ctx.attributor.participant, "kind": lambda s: s.kind,
+
+    def person(s: Any) -> str:  # a document is nobody's words: its codings go in one column, named so
+        return ctx.attributor.participant(s) if is_participant(s) else DOCUMENTS_COLUMN
+
+    col = {"participant": person, "kind": lambda s: s.kind,
            "sector": lambda s: s.attributes.get("sector") or "(none)"}[by]
     if unit == "code":
         rows = [(c.name, [c.id]) for c in project.store.list_codes()]
     else:
         rows = [(t.name, t.code_ids) for t in project.store.list_themes() if t.status != "rejected"]
-    columns = sorted({col(s) for s in ctx.sources.values()})
+    columns = sorted({col(s) for s in ctx.sources.values()}, key=lambda c: (c == DOCUMENTS_COLUMN, c.casefold()))
     by_code = accepted_codings_by_code(project)
     data = {name: Counter(col(ctx.sources[x.source_id]) for i in ids for x in by_code.get(int(i), [])
                           if x.source_id in ctx.sources) for name, ids in rows}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.errors import ThematicError, VerificationError
-from assistant.models import BasketItem, Quote, StoredBasketItem
+from assistant.models import BasketItem, MemoView, Quote, StoredBasketItem
 from assistant.plain import md_escape, md_quote
 from assistant.project import Project
 from assistant.verbatim import check_quote
@@ -21,6 +21,7 @@ from assistant.writing import basket
 from index.storage import write_bytes_atomic, write_text_atomic
 
 DEFAULT_GROUP = "Quotes"
+MEMOS_HEADING = "Memos"
 
 
 def grouped(items: Sequence[BasketItem]) -> list[tuple[str, list[BasketItem]]]:
@@ -44,7 +45,8 @@ def location(q: Quote) -> str:
     return f"{q.source_name}, line {q.line}" if q.line else q.source_name
 
 
-def to_markdown(items: Sequence[BasketItem], title: str = "Quotes for the write-up") -> str:
+def to_markdown(items: Sequence[BasketItem], title: str = "Quotes for the write-up",
+                memos: Sequence[MemoView] = ()) -> str:
     out = [f"# {title}", ""]
     multi = any(i.quote.attributes.get("_group") for i in items)
     for heading, group in grouped(items):
@@ -56,17 +58,28 @@ def to_markdown(items: Sequence[BasketItem], title: str = "Quotes for the write-
             out += ["", f"— {md_escape(q.attribution or q.source_name)} ({md_escape(location(q))})", ""]
             if item.note:
                 out += [f"*Note:* {md_escape(item.note)}", ""]
+    if memos:
+        out += [f"## {MEMOS_HEADING}", ""]
+        for v in memos:
+            out += [f"### {md_escape(memo_heading(v))}", "", *md_quote(v.memo.text), "",
+                    f"— {md_escape(v.memo.author)}, {md_escape((v.memo.updated_at or v.memo.created_at)[:10])}", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
-def to_docx(items: Sequence[BasketItem], path: Path, title: str = "Quotes for the write-up") -> Path:
+def memo_heading(view: MemoView) -> str:
+    return f"Memo {view.memo.id} on " + "; ".join(t.label for t in view.targets)
+
+
+def to_docx(items: Sequence[BasketItem], path: Path, title: str = "Quotes for the write-up",
+            memos: Sequence[MemoView] = ()) -> Path:
     """Write the DOCX atomically (temp file beside `path`, then os.replace)."""
-    data = docx_bytes(items, title)
+    data = docx_bytes(items, title, memos)
     write_bytes_atomic(Path(path), data)
     return Path(path)
 
 
-def docx_bytes(items: Sequence[BasketItem], title: str = "Quotes for the write-up") -> bytes:
+def docx_bytes(items: Sequence[BasketItem], title: str = "Quotes for the write-up",
+               memos: Sequence[MemoView] = ()) -> bytes:
     """The write-up as DOCX bytes, built in memory (for a download or an atomic write)."""
     import io
 
@@ -90,25 +103,44 @@ def docx_bytes(items: Sequence[BasketItem], title: str = "Quotes for the write-u
                 note = doc.add_paragraph()
                 note.add_run("Note: ").bold = True
                 note.add_run(item.note)
+    if memos:
+        doc.add_heading(MEMOS_HEADING, level=2)
+        for v in memos:
+            doc.add_heading(memo_heading(v), level=3)
+            doc.add_paragraph(v.memo.text)
+            by = doc.add_paragraph().add_run(f"— {v.memo.author}, {(v.memo.updated_at or v.memo.created_at)[:10]}")
+            by.font.size = Pt(9)
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
 
 
-def export_writeup(project: Project, fmt: str = "md", out: str | Path | None = None) -> Path:
-    """Write the basket to `out` (default exports/writeup.<fmt>) and audit it."""
+def export_writeup(project: Project, fmt: str = "md", out: str | Path | None = None,
+                   include_memos: bool = True) -> Path:
+    """Write the basket to `out` (default exports/writeup.<fmt>) and audit it. The analyst's
+    memos follow the quotes (`include_memos`), each under what it is about: the reasoning behind
+    the analysis travels with its evidence."""
     if fmt not in ("md", "docx"):
         raise ThematicError(f"unknown write-up format {fmt!r}; choose md or docx")
     items = checked_items(project)
     if not items:
         raise ThematicError("the write-up basket is empty (add quotes with `thematic quotes ... --add`)")
     path = Path(out) if out else project.exports_dir / f"writeup.{fmt}"
+    memos = writeup_memos(project) if include_memos else []
     if fmt == "md":
-        write_text_atomic(path, to_markdown(items))
+        write_text_atomic(path, to_markdown(items, memos=memos))
     else:
-        to_docx(items, path)
-    project.store.audit(project.analyst, "export", "writeup", None, format=fmt, path=str(path), items=len(items))
+        to_docx(items, path, memos=memos)
+    project.store.audit(project.analyst, "export", "writeup", None, format=fmt, path=str(path), items=len(items),
+                        memos=len(memos))
     return path
+
+
+def writeup_memos(project: Project) -> list[MemoView]:
+    """Every memo, oldest first, for the write-up's memo section."""
+    from assistant.coding.memos import list_memos
+
+    return list_memos(project)
 
 
 def add_quotes(project: Project, quotes: Sequence[Quote], note: str = "") -> list[StoredBasketItem]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from index.errors import ReadError
+from index.errors import ReadError, failures_named
 from index.readers.names import display_name, display_path
 from index.readers.options import ReadOptions
 from index.speakers import turn_notes
@@ -70,14 +70,8 @@ def read_path(path: str | Path, options: ReadOptions | None = None) -> list[Docu
 
 def _read(p: Path, options: ReadOptions) -> list[Document]:
     reader = _check(p, options)
-    try:
+    with failures_named(p):
         docs = reader(p, options)
-    except ReadError:
-        raise
-    except OSError as exc:
-        raise ReadError(p, f"cannot be read ({exc.strerror or exc})") from exc
-    except Exception as exc:  # a library failing on odd input must still name the file
-        raise ReadError(p, f"cannot be read as {p.suffix.lower()} ({type(exc).__name__}: {exc})") from exc
     if not any(d.text.strip() for d in docs):
         raise ReadError(p, "file is empty (no text found)")
     return docs

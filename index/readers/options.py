@@ -28,6 +28,9 @@ class ReadOptions:
     # "excel-tab", "unix"). Without either, ';', tab and '|' are used only when unambiguous.
     csv_delimiter: str | None = None
     csv_dialect: str | None = None
+    # Streamed survey tables (`index.readers.stream`): memory is bounded by the block, not the
+    # file, so the size limit is that of a reasonable export rather than of what fits in memory.
+    max_stream_mb: float = 8192
 
     def zip_limits(self) -> ZipLimits:
         return ZipLimits(member_mb=self.max_member_mb, total_mb=self.max_unpacked_mb,

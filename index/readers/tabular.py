@@ -14,7 +14,7 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from index.archive import checked_zip_bytes
@@ -101,29 +101,42 @@ def _parse_table(text: str, fmt: dict[str, str]) -> list[list[str]]:
     is row 1); the line is added when a quoted line break makes the two differ."""
     params = {k: v for k, v in fmt.items() if k != "dialect"}
     reader = csv.reader(io.StringIO(text), fmt["dialect"], strict=True, **params)
-    rows: list[list[str]] = []
+    return list(strict_records(reader, _CsvProblem))
+
+
+def strict_records(reader: Iterator[list[str]], fail: Callable[[str], Exception],
+                   undecodable: Callable[[UnicodeDecodeError, int], Exception] | None = None
+                   ) -> Iterator[list[str]]:
+    """The non-blank records of a `csv.reader`, each as wide as the header. The first malformed
+    or wrongly wide record raises `fail(message)`, the message naming its row (and line, where
+    a quoted line break makes them differ); shared by the whole-file and the streaming reader.
+    A file decoded as it is read fails with `undecodable(error, line)` when given."""
     width = 0
     record = 0
     while True:
-        line = reader.line_num + 1
+        line = reader.line_num + 1  # type: ignore[attr-defined]
         try:
             row = next(reader)
         except StopIteration:
-            return rows
+            return
+        except UnicodeDecodeError as exc:
+            if undecodable is None:
+                raise
+            raise undecodable(exc, line) from exc
         except csv.Error as exc:
             why = "a quote opened there is never closed" if "end of data" in str(exc) else str(exc)
-            raise _CsvProblem(f"malformed CSV at {_where(record + 1, line)} ({why})") from exc
+            raise fail(f"malformed CSV at {_where(record + 1, line)} ({why})") from exc
         if not any(cell.strip() for cell in row):
             continue
         record += 1
         if record == 1:
             width = len(row)
         elif len(row) != width:
-            raise _CsvProblem(
+            raise fail(
                 f"{_where(record, line)} has {len(row)} fields but the header has {width} "
                 "(a missing or extra delimiter, or an unclosed quote?)"
             )
-        rows.append(row)
+        yield row
 
 
 def _where(record: int, line: int) -> str:

@@ -21,6 +21,8 @@ from assistant.models import Code
 from assistant.project import Project
 from index.embeddings import HashingEmbedder
 
+pytestmark = pytest.mark.usefixtures("store_engine")  # every test on SQLite and on PostgreSQL
+
 runner = CliRunner()
 
 TEXT = (

@@ -122,6 +122,8 @@ def open_page(hostile_dir: Path, monkeypatch: pytest.MonkeyPatch):
         at.run()
         if page != "app_pages/corpus.py":
             at.switch_page(page).run()
+        if steps and page == "app_pages/coding.py":  # document order: each excerpt's known code, then the new one
+            at.selectbox(key="rv_order").set_value("source").run()
         for _ in range(steps or 0):  # the Code page's "next suggestion" button
             next(b for b in at.button if b.key == "rv_next").click().run()
         assert not at.exception, [e.message for e in at.exception]
@@ -304,3 +306,71 @@ def test_a_bad_analyst_name_is_refused_in_one_line(tmp_path: Path, monkeypatch: 
     with Project.open(folder) as p:
         assert p.settings.analyst == login and p.store.last_audit_id() == audit  # nothing written
     assert any(t.key == "analyst_name_input" for t in at.sidebar.text_input)  # still asked
+
+
+# -- editing a suggestion's span (issue: "...we just don't c" saved with a success toast) ---------------
+# A long turn; the analyst trims the words to code in the review card's text box. The edit must land
+# on the analyst's words, whole, wherever they are in the source, or be refused in one line with
+# nothing written.
+LONG_TURN = (
+    "We tried everything that winter. The council sent someone round about the damp twice and nothing "
+    "changed, and the landlord said it was our fault for drying clothes inside. " * 3
+    + "By March my youngest was on her third course of antibiotics, and the GP wrote a letter. "
+    "Honestly, we just don't care about the paperwork any more, we care about the mould on her bedroom wall. "
+    "That is what nobody joins up."
+)
+
+
+@pytest.fixture
+def long_turn_project(tmp_path: Path):
+    from builders import INTERVIEWER, add_turns_source, build_coding_project
+
+    from assistant.models import Suggestion
+
+    p = build_coding_project(tmp_path)
+    add_turns_source(p, "P09", [(INTERVIEWER, "What happened that winter?"), ("Mina", LONG_TURN)],
+                     {"participant": "Mina"})
+    ex = next(e for e in p.store.list_excerpts(source_id=p.store.get_source("P09").id) if not e.is_interviewer)
+    code = p.store.get_code("Housing and living conditions")
+    (s,) = p.store.add_suggestions([Suggestion(excerpt_id=ex.id, source_id=ex.source_id, code_id=code.id, score=2.0,
+                                               evidence_start=ex.start, evidence_end=ex.start + 32,
+                                               evidence_text=ex.text[:32], engine="offline", model="m")])
+    yield p, int(s.id), ex  # type: ignore[arg-type]
+    p.close()
+
+
+# (case id, the words the analyst leaves in the box, the stored words, or the problem the one line names)
+SPAN_EDITS = [
+    ("far-into-the-excerpt", "we just don't care about the paperwork any more", "we just don't care about the paperwork any more"),
+    ("cut-last-word-is-taken-whole", "we just don't c", "we just don't care"),
+    ("across-a-line-of-spaces", "the GP  wrote\na letter", "the GP wrote a letter"),
+    ("slip-inside-the-words-repaired-whole", "By March my youngest was on her thrid course of antibiotics",
+     "By March my youngest was on her third course of antibiotics"),
+    ("curly-quotes-typed", "we just don\u2019t care", "we just don't care"),
+    ("invented-words-at-the-end", "we just don't care about the paperwork any more, we care about the rent arrears",
+     "not in the source"),
+    ("words-from-another-source", "The damp and black mould in these flats is terrible", "not in the source"),
+    ("words-nowhere", "a sentence the participant never said at all", "not in the source"),
+    ("blank", "  \n ", "empty"),
+]
+
+
+@pytest.mark.parametrize(("words", "outcome"), [c[1:] for c in SPAN_EDITS], ids=[c[0] for c in SPAN_EDITS])
+def test_an_edited_span_lands_on_the_analysts_words_or_is_refused(long_turn_project, words: str, outcome: str) -> None:
+    from assistant.coding import decisions
+    from assistant.errors import VerificationError
+
+    p, sid, ex = long_turn_project
+    src = p.store.get_source(ex.source_id)
+    before = p.store.last_audit_id()
+    if outcome in ("not in the source", "empty"):
+        with pytest.raises(VerificationError) as err:
+            decisions.edit(p, sid, start=ex.start, text=words)  # the excerpt's start: where to look first
+        message = str(err.value)
+        assert "\n" not in message and outcome in message, message
+        assert p.store.last_audit_id() == before and p.store.get_suggestion(sid).status == "pending"
+        assert [c for c in p.store.list_codings() if c.suggestion_id == sid] == []
+        return
+    coding = decisions.edit(p, sid, start=ex.start, text=words)
+    assert coding.text == src.text[coding.start:coding.end] == outcome
+    assert ex.start + 300 < coding.start < ex.end, "the words far into the turn, not a match near its start"

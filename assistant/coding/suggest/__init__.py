@@ -72,10 +72,15 @@ class SuggestContext:
     project: Project
     sources: dict[int, Source]
     run_id: str | None = None
+    # excerpts whose codings the engine must not learn from (a validation sample the analyst
+    # coded blind: the engine is scored against those codings, so it may not have seen them)
+    holdout: frozenset[int] = frozenset()
 
     @classmethod
-    def for_project(cls, project: Project, run_id: str | None = None) -> "SuggestContext":
-        return cls(project, {s.id: s for s in project.store.list_sources(with_text=True)}, run_id)
+    def for_project(cls, project: Project, run_id: str | None = None,
+                    holdout: frozenset[int] = frozenset()) -> "SuggestContext":
+        return cls(project, {s.id: s for s in project.store.list_sources(with_text=True)}, run_id,
+                   frozenset(holdout))
 
 
 class SuggestionEngine(ABC):
@@ -107,9 +112,9 @@ def make_engine(project: Project, engine: str = "offline", chat_model: Any = Non
 
         return OfflineEngine.from_project(project)
     if engine == "llm":
-        from assistant.coding.suggest.llm import LLMEngine
+        from assistant.coding.suggest.assisted import llm_engine_for
 
-        return LLMEngine.from_project(project, chat_model=chat_model)
+        return llm_engine_for(project, chat_model=chat_model)
     raise ValueError(f"unknown engine {engine!r} (use offline or llm)")
 
 
@@ -251,19 +256,28 @@ def ai_codings(project: Project, engine: str | None = None, model: str | None = 
     return out
 
 
-def accepted_examples(project: Project) -> dict[int, list[tuple[int | None, str]]]:
-    """Per code: (excerpt_id, text) of the analyst's active codings; the engines learn from these."""
+def accepted_examples(project: Project, holdout: frozenset[int] | set[int] = frozenset()
+                      ) -> dict[int, list[tuple[int | None, str]]]:
+    """Per code: (excerpt_id, text) of the analyst's active codings; the engines learn from these.
+    Codings on (or overlapping) a `holdout` excerpt are left out: see `SuggestContext.holdout`."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    if holdout:
+        for e in project.store.list_excerpts(ids=sorted(holdout)):
+            spans.setdefault(e.source_id, []).append((e.start, e.end))
     out: dict[int, list[tuple[int | None, str]]] = {}
     for c in project.store.list_codings():
-        if not is_ai_coder(c.coder):
-            out.setdefault(c.code_id, []).append((c.excerpt_id, c.text))
+        if is_ai_coder(c.coder) or c.excerpt_id in holdout:
+            continue
+        if any(c.start < e and s < c.end for s, e in spans.get(c.source_id, ())):
+            continue
+        out.setdefault(c.code_id, []).append((c.excerpt_id, c.text))
     return out
 
 
-def rejected_examples(project: Project) -> dict[int, list[int]]:
+def rejected_examples(project: Project, holdout: frozenset[int] | set[int] = frozenset()) -> dict[int, list[int]]:
     """Per code: excerpt ids whose suggestion the analyst rejected (negatives for calibration)."""
     out: dict[int, list[int]] = {}
     for s in project.store.list_suggestions(status="rejected"):
-        if s.code_id is not None:
+        if s.code_id is not None and s.excerpt_id not in holdout:
             out.setdefault(s.code_id, []).append(s.excerpt_id)
     return out

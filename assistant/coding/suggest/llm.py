@@ -43,6 +43,7 @@ from assistant.models import StoredCode, StoredExcerpt
 from assistant.verbatim import locate
 
 PROMPT = "suggest_codes"
+PROMPT_VERSION = 1
 _DATA_TAG = re.compile(r"<(/?\s*(?:excerpt|context|example)\b)", re.I)
 MAX_NEW_CODES = 2
 SUSPICIOUS_MAX_SCORE = 0.2
@@ -55,6 +56,42 @@ def escape_data(text: str) -> str:
 
 def unescape_data(text: str) -> str:
     return text.replace("&lt;", "<")
+
+
+def project_model(project: Any, chat_model: Any, pseudonymise: bool | None, dry_run: bool
+                  ) -> tuple[Any, str | None, Pseudonymiser | None]:
+    """(chat model, model label, pseudonymiser) as the project configures them, shared by every
+    LLM engine's `from_project` so a dry run and a real run resolve the model the same way. With
+    `dry_run` no model is built and the label comes from the settings; `pseudonymise=None`
+    pseudonymises exactly when the model is remote."""
+    from assistant.llm import pseudonymiser_if_remote
+
+    if dry_run:
+        model, label = None, settings_model_label(project)
+    else:
+        model = chat_model if chat_model is not None else chat_model_for(project, required=True)
+        label = None
+    if pseudonymise is None:
+        pseud = pseudonymiser_if_remote(project)
+    else:
+        from assistant.llm.pseudonymise import pseudonymiser_for
+
+        pseud = pseudonymiser_for(project) if pseudonymise else None
+    return model, label, pseud
+
+
+def usable_codes(excerpt: StoredExcerpt, codes: Sequence[StoredCode], context: SuggestContext) -> list[StoredCode]:
+    """The codes that apply to the excerpt's source: a code scoped elsewhere is never offered."""
+    from assistant.coding.codebook import code_applies
+
+    src = context.sources.get(excerpt.source_id)
+    return [c for c in codes if src is None or not c.scope or code_applies(c, src)]
+
+
+def neighbour_text(store: Any, excerpt: StoredExcerpt, n: int) -> str:
+    """The `n` turns either side of the excerpt, speaker-labelled and escaped as data."""
+    neigh = store.neighbours(excerpt, n, n)
+    return "\n".join(f"{x.speaker + ': ' if x.speaker else ''}{escape_data(x.text)}" for x in neigh) or "(none)"
 
 
 def _key(name: str) -> str:
@@ -79,7 +116,9 @@ class LLMEngine(SuggestionEngine):
         self.examples_per_code = examples_per_code
         self.embed = embed
         self.model = model or model_id(chat_model)
-        self.prompt_version = load_prompt(PROMPT).version
+        # pinned: v2 of this prompt is the assisted engine's candidate layout (suggest.assisted)
+        self.template = load_prompt(PROMPT, PROMPT_VERSION)
+        self.prompt_version = self.template.version
         self._examples: dict[int, list[tuple[Any, str]]] = {}
 
     @property
@@ -95,20 +134,8 @@ class LLMEngine(SuggestionEngine):
         pre-coding and dry runs, so a dry run renders exactly what a real run sends. With
         `dry_run` no model is built (nothing will be called, so a remote model need not be
         switched on yet) and the model is named from the settings."""
-        from assistant.llm import pseudonymiser_if_remote
-
         settings = project.settings
-        if dry_run:
-            model, label = None, settings_model_label(project)
-        else:
-            model = chat_model if chat_model is not None else chat_model_for(project, required=True)
-            label = None
-        if pseudonymise is None:
-            pseud = pseudonymiser_if_remote(project)
-        else:
-            from assistant.llm.pseudonymise import pseudonymiser_for
-
-            pseud = pseudonymiser_for(project) if pseudonymise else None
+        model, label, pseud = project_model(project, chat_model, pseudonymise, dry_run)
         return cls(model, settings, None if dry_run else project.store, pseud, max_codes=settings.suggest.top_k,
                    examples_per_code=settings.suggest.examples_per_code, embed=embed_or_none(project), model=label)
 
@@ -153,16 +180,11 @@ class LLMEngine(SuggestionEngine):
     def prompt_for(self, excerpt: StoredExcerpt, codes: list[StoredCode], context: SuggestContext) -> tuple[list[StoredCode], dict[str, Any]]:
         """The codes that apply to this excerpt's source (scoped codes elsewhere are left out) and
         the prompt variables: the one path used by a real call, a dry run and a cost estimate."""
-        from assistant.coding.codebook import code_applies
-
-        src = context.sources.get(excerpt.source_id)
-        usable = [c for c in codes if src is None or not c.scope or code_applies(c, src)]
+        usable = usable_codes(excerpt, codes, context)
         return usable, self.variables(excerpt, usable, context)
 
     def variables(self, excerpt: StoredExcerpt, codes: list[StoredCode], context: SuggestContext) -> dict[str, Any]:
-        store = context.project.store
-        neigh = store.neighbours(excerpt, 1, 1)
-        ctx = "\n".join(f"{n.speaker + ': ' if n.speaker else ''}{escape_data(n.text)}" for n in neigh) or "(none)"
+        ctx = neighbour_text(context.project.store, excerpt, 1)
         return {"codebook": self.codebook_text(codes), "examples": self.examples_text(excerpt, codes),
                 "context": ctx, "excerpt": escape_data(excerpt.text), "max_codes": self.max_codes}
 
@@ -176,7 +198,7 @@ class LLMEngine(SuggestionEngine):
         src = context.sources.get(excerpt.source_id)
         usable, variables = self.prompt_for(excerpt, codes, context)
         try:
-            out, rec = call_structured(self.chat_model, PROMPT, variables, SuggestOutput,
+            out, rec = call_structured(self.chat_model, self.template, variables, SuggestOutput,
                                        cache_store=self.cache_store, settings=self.settings,
                                        pseudonymiser=self.pseudonymiser)
         except Exception as exc:  # noqa: BLE001 - one excerpt failing must not stop the batch

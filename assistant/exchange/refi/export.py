@@ -4,8 +4,11 @@ Layout written: `project.qde` (UTF-8, children of <Project> in schema order) and
 `sources/<GUID>.txt` per text source holding exactly our canonical text (UTF-8, LF, no BOM), so
 positions written are positions in that file. Each coding is its own PlainTextSelection with one
 Coding (creatingUser = the coder's User), so analysts and the AI stay separate users in the other
-tool. What REFI-QDA has no place for (include/exclude criteria, theme memos) goes into Notes and is
-listed in the report's warnings: the spec asks exporters to tell the user about data loss."""
+tool; a coding made from an AI suggestion is the accepting analyst's, and its AI origin is a Note
+referenced from the Coding and listed in the Set "AI-assisted codings" (`provenance`). Themes are
+Sets of their codes, with the summary as Description and their memos as MemberNotes. What REFI-QDA
+has no place for (include/exclude criteria) goes into Notes; what is left out is listed in the
+report's warnings: the spec asks exporters to tell the user about data loss."""
 
 from __future__ import annotations
 
@@ -20,6 +23,13 @@ from pydantic import BaseModel, Field
 from assistant.coding.codebook import code_tree, hex_colour
 from assistant.exchange.refi.guids import derived_guid, project_guid, source_guid
 from assistant.exchange.refi.offsets import OffsetMode, UnitMap, to_mode
+from assistant.exchange.refi.provenance import (
+    AI_SET_DESCRIPTION,
+    AI_SET_NAME,
+    ai_note_name,
+    ai_note_text,
+    theme_note_text,
+)
 from assistant.models import Code, StoredCode, StoredMemo, is_ai_coder
 from assistant.project import Project
 from index.storage import write_bytes_atomic, write_file_atomic
@@ -214,6 +224,13 @@ def build_project_xml(project: Project, offsets: OffsetMode = "chars",
     root.set("creationDateTime", xml_datetime(None))
 
     notes, refs = _notes(project, memos, memo_guids, users, codes, code_guids, pguid, report)
+    ai_notes = _ai_notes(project, code_ids, coding_guids, users, refs)
+    themes = store.list_themes()
+    theme_notes = _theme_notes(project, themes, pguid, users)
+    for note in [*ai_notes.values(), *theme_notes.values()]:
+        if notes is None:
+            notes = etree.Element(_q("Notes"))
+        notes.append(note)
 
     el = etree.SubElement(root, _q("Users"))
     for name, guid in sorted(users.items()):
@@ -240,7 +257,7 @@ def build_project_xml(project: Project, offsets: OffsetMode = "chars",
     if notes is not None:
         root.append(notes)
     sets = store.list_source_sets()
-    if sets:
+    if sets or themes or ai_notes:
         el = etree.SubElement(root, _q("Sets"))
         for st in sets:
             set_el = etree.SubElement(el, _q("Set"), guid=set_guids[st["id"]], name=st["name"])
@@ -249,11 +266,67 @@ def build_project_xml(project: Project, offsets: OffsetMode = "chars",
             for sid in st["source_ids"]:
                 if sid in src_guids:
                     etree.SubElement(set_el, _q("MemberSource"), targetGUID=src_guids[sid])
+        for t in themes:
+            _theme_set(el, t, pguid, code_guids, code_ids, theme_notes, refs)
+        if ai_notes:
+            ai_set = etree.SubElement(el, _q("Set"), guid=derived_guid(pguid, "set", AI_SET_NAME), name=AI_SET_NAME)
+            etree.SubElement(ai_set, _q("Description")).text = AI_SET_DESCRIPTION
+            for note in ai_notes.values():
+                etree.SubElement(ai_set, _q("MemberNote"), targetGUID=note.get("guid"))
     for ref in refs.get("project", {}).get(0, []):
         etree.SubElement(root, _q("NoteRef"), targetGUID=ref)
     report.counts.update(users=len(users), codes=len(codes), sources=len(sources), notes=len(memos),
-                         sets=len(sets), variables=len(keys))
+                         sets=len(sets), variables=len(keys), themes=len(themes), ai_codings=len(ai_notes))
     return root, files, report
+
+
+def _ai_notes(project: Project, code_ids: set, coding_guids: dict[int, str], users: dict[str, str],
+              refs: dict) -> dict[int, etree._Element]:
+    """One "AI origin" Note per active coding made from a suggestion (coding id -> Note), each
+    referenced from its Coding and from its PlainTextSelection (tools differ in which of the two
+    they show memos of). Its creatingUser is the analyst who accepted it."""
+    store = project.store
+    out: dict[int, etree._Element] = {}
+    codings = [c for c in store.list_codings() if c.suggestion_id is not None and c.code_id in code_ids]
+    suggestions = {s.id: s for s in store.list_suggestions(status=None)} if codings else {}
+    for c in codings:
+        s = suggestions.get(c.suggestion_id)  # type: ignore[arg-type]
+        if s is None:  # a suggestion gone from a damaged store: no provenance to state
+            continue
+        guid = derived_guid(coding_guids[c.id], "ai-origin")
+        note = etree.Element(_q("Note"), guid=guid, name=ai_note_name(s), creatingUser=users[c.coder],
+                             creationDateTime=xml_datetime(c.created_at))
+        etree.SubElement(note, _q("PlainTextContent")).text = ai_note_text(s, c.coder)
+        refs.setdefault("coding", {}).setdefault(c.id, []).append(guid)
+        refs.setdefault("selection", {}).setdefault(c.id, []).append(guid)
+        out[c.id] = note
+    return out
+
+
+def _theme_notes(project: Project, themes: list, pguid: str, users: dict[str, str]) -> dict[int, etree._Element]:
+    """Per theme, the Note stating its status and the engine that summarised it (theme id -> Note)."""
+    out: dict[int, etree._Element] = {}
+    for t in themes:
+        note = etree.Element(_q("Note"), guid=derived_guid(pguid, "theme-record", str(t.id)),
+                             name=f"Theme record: {t.name}", creatingUser=users[project.analyst],
+                             creationDateTime=xml_datetime(t.created_at))
+        etree.SubElement(note, _q("PlainTextContent")).text = theme_note_text(t)
+        out[t.id] = note
+    return out
+
+
+def _theme_set(parent: etree._Element, t, pguid: str, code_guids: dict[int, str], code_ids: set,
+               theme_notes: dict[int, etree._Element], refs: dict) -> None:
+    """A theme as a Set: its summary as Description, its codes as MemberCodes, its memos and its
+    record note as MemberNotes (a Set has no NoteRef in the schema)."""
+    el = etree.SubElement(parent, _q("Set"), guid=derived_guid(pguid, "theme", str(t.id)), name=t.name)
+    if t.summary:
+        etree.SubElement(el, _q("Description")).text = t.summary
+    for cid in t.code_ids:
+        if cid in code_ids:
+            etree.SubElement(el, _q("MemberCode"), targetGUID=code_guids[cid])
+    for ref in [theme_notes[t.id].get("guid"), *refs.get("theme", {}).get(t.id, [])]:
+        etree.SubElement(el, _q("MemberNote"), targetGUID=ref)
 
 
 def _text_source(parent: etree._Element, project: Project, s, guid: str, offsets: OffsetMode,
@@ -279,6 +352,8 @@ def _text_source(parent: etree._Element, project: Project, s, guid: str, offsets
         etree.SubElement(coding, _q("CodeRef"), targetGUID=code_guids[c.code_id])
         for ref in refs.get("coding", {}).get(c.id, []):
             etree.SubElement(coding, _q("NoteRef"), targetGUID=ref)
+        for ref in refs.get("selection", {}).get(c.id, []):  # the AI origin, where a tool shows segment memos
+            etree.SubElement(sel, _q("NoteRef"), targetGUID=ref)
         n += 1
     for ref in refs.get("source", {}).get(s.id, []):
         etree.SubElement(el, _q("NoteRef"), targetGUID=ref)
@@ -301,20 +376,16 @@ def _notes(project: Project, memos: list[StoredMemo], memo_guids: dict[int, str]
     """Memos become Notes referenced from what they are about; criteria become per-code Notes."""
     refs: dict[str, dict[int, list[str]]] = {}
     notes = etree.Element(_q("Notes"))
-    themes: dict[int | None, str] = {t.id: t.name for t in project.store.list_themes()}
     links = project.store.memo_links()
     for m in memos:
         guid = memo_guids[m.id]
         first = m.text.strip().splitlines()[0] if m.text.strip() else "memo"
         name = _preview(first, 60)
-        if m.target_type == "theme":
-            name = f"Theme: {themes.get(m.target_id, m.target_id)}"
-            report.warnings.append(f"memo {m.id} is about a theme; REFI-QDA has no themes, exported as a free note")
         note = etree.SubElement(notes, _q("Note"), guid=guid, name=name, creatingUser=users[m.author],
                                 creationDateTime=xml_datetime(m.created_at))
         etree.SubElement(note, _q("PlainTextContent")).text = m.text
         for kind, tid in dict.fromkeys([(m.target_type, m.target_id), *links.get(m.id, [])]):
-            if kind in ("project", "source", "code", "coding"):  # home and linked targets: one NoteRef each
+            if kind in ("project", "source", "code", "coding", "theme"):  # home and linked: one ref each
                 key = 0 if kind == "project" else int(tid or 0)
                 refs.setdefault(kind, {}).setdefault(key, []).append(guid)
     for c in codes:

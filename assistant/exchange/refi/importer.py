@@ -36,6 +36,12 @@ from assistant.exchange.refi.offsets import (
     from_mode,
     mode_length,
 )
+from assistant.exchange.refi.provenance import (
+    AI_MARKER,
+    AI_SET_NAME,
+    THEME_MARKER,
+    parse_block,
+)
 from assistant.settings import IngestSettings
 from index.archive import BoundedZip, ZipLimits
 from index.errors import ReadError
@@ -94,6 +100,15 @@ class PNote:
 
 
 @dataclass
+class PTheme:
+    guid: str
+    name: str
+    summary: str = ""
+    codes: list[str] = field(default_factory=list)  # code guids
+    record: dict[str, str] = field(default_factory=dict)  # a thematic theme record note's fields
+
+
+@dataclass
 class Parsed:
     name: str = ""
     origin: str = ""
@@ -103,6 +118,10 @@ class Parsed:
     sources: list[PSource] = field(default_factory=list)
     notes: dict[str, PNote] = field(default_factory=dict)
     sets: list[tuple[str, str, str, list[str]]] = field(default_factory=list)  # guid, name, desc, sources
+    themes: list[PTheme] = field(default_factory=list)  # Sets of codes (thematic's themes, or another tool's)
+    provenance: dict[str, dict[str, str]] = field(default_factory=dict)  # coding key -> AI origin fields
+    provenance_notes: set[str] = field(default_factory=set)  # guids of notes read as provenance, not memos
+    theme_records: dict[str, dict[str, str]] = field(default_factory=dict)  # note guid -> theme record
     warnings: list[str] = field(default_factory=list)
 
 
@@ -304,13 +323,10 @@ def _parse_project(path: Path, archive: _Archive, offsets: OffsetMode) -> Parsed
             _parse_source(el, archive, p, offsets, known_codes, variables)
     _apply_cases(root, p, variables)
     _parse_notes(root, archive, p)
+    _read_provenance(p)
     for sets in _kids(root, "Sets"):
         for st in _kids(sets, "Set"):
-            members = [norm_guid(m.get("targetGUID")) for m in _kids(st, "MemberSource")]
-            other = len(_kids(st, "MemberCode")) + len(_kids(st, "MemberNote"))
-            if other:
-                p.warnings.append(f"Set {st.get('name')!r}: {other} code/note members not imported (source sets only)")
-            p.sets.append((st.get("guid") or "", st.get("name") or "set", _kid_text(st, "Description") or "", members))
+            _parse_set(st, p, known_codes)
     for tag in ("Links", "Graphs"):
         n = sum(len(_kids(e)) for e in _kids(root, tag))
         if n:
@@ -321,6 +337,62 @@ def _parse_project(path: Path, archive: _Archive, offsets: OffsetMode) -> Parsed
         p.warnings.append("exported by NVivo and the text has emoji/astral characters: if codings look shifted, "
                           "import again with --offsets utf16")
     return p
+
+
+def _read_provenance(p: Parsed) -> None:
+    """Notes in thematic's provenance form are data about a coding or a theme, not memos: an AI
+    origin note referenced from codings becomes those codings' provenance; a theme record is kept
+    for its Set. An AI origin note that no coding references stays a memo (its text is not lost)."""
+    for guid, note in list(p.notes.items()):
+        block = parse_block(note.text)
+        if block is None:
+            continue
+        marker, fields = block
+        if marker == THEME_MARKER:
+            p.theme_records[guid] = fields
+            p.provenance_notes.add(guid)
+            del p.notes[guid]
+            continue
+        codings = [g for kind, g in note.targets if kind == "coding"]
+        if marker == AI_MARKER and codings:
+            for key in codings:
+                p.provenance[key] = fields
+            p.provenance_notes.add(guid)
+            del p.notes[guid]
+        elif marker == AI_MARKER:
+            p.warnings.append(f"note {note.name!r}: AI provenance of no coding in the file; kept as a memo")
+
+
+def _parse_set(st: etree._Element, p: Parsed, known_codes: set[str]) -> None:
+    """A Set of sources -> a source set; a Set with codes (or thematic's theme record) -> a theme,
+    its other MemberNotes its memos; the "AI-assisted codings" Set of provenance notes is already
+    read through the notes (nothing to create)."""
+    guid, name = norm_guid(st.get("guid")), st.get("name") or "set"
+    desc = _kid_text(st, "Description") or ""
+    notes = [norm_guid(m.get("targetGUID")) for m in _kids(st, "MemberNote")]
+    codes = [norm_guid(m.get("targetGUID")) for m in _kids(st, "MemberCode")]
+    sources = [norm_guid(m.get("targetGUID")) for m in _kids(st, "MemberSource")]
+    if name == AI_SET_NAME and not codes and not sources and all(n in p.provenance_notes for n in notes):
+        return
+    records = [p.theme_records[n] for n in notes if n in p.theme_records]
+    if codes or records:
+        unknown = [c for c in codes if c not in known_codes]
+        if unknown:
+            p.warnings.append(f"Set {name!r}: {len(unknown)} member code(s) not in the codebook; left out")
+        p.themes.append(PTheme(guid, name, desc.strip(), [c for c in codes if c in known_codes],
+                               records[0] if records else {}))
+        for n in notes:
+            if n in p.notes:
+                p.notes[n].targets.append(("theme", guid))
+            elif n not in p.theme_records:
+                p.warnings.append(f"Set {name!r}: member note {n} is not in the file; ignored")
+        if sources:
+            p.warnings.append(f"Set {name!r}: {len(sources)} source member(s) of a code set not imported")
+        return
+    other = len([n for n in notes if n not in p.provenance_notes])
+    if other:
+        p.warnings.append(f"Set {name!r}: {other} note members not imported (source sets only)")
+    p.sets.append((st.get("guid") or "", name, desc, sources))
 
 
 def _user(p: Parsed, *guids: str | None) -> str:

@@ -19,6 +19,7 @@ from assistant.exchange.refi.importer import (
     zip_limits,
 )
 from assistant.exchange.refi.offsets import OffsetMode
+from assistant.exchange.refi.provenance import params_of, quotes_of, score_of
 from assistant.models import SOURCE_KINDS, is_ai_coder
 from assistant.settings import Settings
 
@@ -81,7 +82,7 @@ def _write(project, parsed: Parsed, progress: Progress | None) -> ImportReport:
     coding_ids: dict[str, int] = {}
     source_ids: dict[str, int] = {}
     taken: set[str] = set()
-    n_codings = 0
+    n_codings = n_ai = 0
     for i, ps in enumerate(parsed.sources):
         attrs = dict(ps.attributes)
         kind = attrs.pop("kind", None)
@@ -96,18 +97,33 @@ def _write(project, parsed: Parsed, progress: Progress | None) -> ImportReport:
         source_ids[ps.guid] = int(src.id)
         for pc in ps.codings:
             store.ensure_coder(pc.coder, "ai" if is_ai_coder(pc.coder) else "analyst")
+            excerpt_id = _best_excerpt(excerpts, pc.start, pc.end)
+            prov = parsed.provenance.get(pc.guid)
+            suggestion_id = None
+            if prov is not None and excerpt_id is not None:
+                suggestion_id = _suggestion_from(store, prov, int(src.id), excerpt_id, code_ids[pc.code],
+                                                 ps.text, pc)
+            elif prov is not None:
+                report.warnings.append(f"coding {pc.guid} on {name!r}: AI provenance kept in the audit log only "
+                                       "(no excerpt holds its span)")
             coding = store.add_coding(Coding(
-                source_id=int(src.id), excerpt_id=_best_excerpt(excerpts, pc.start, pc.end),
+                source_id=int(src.id), excerpt_id=excerpt_id,
                 code_id=code_ids[pc.code], start=pc.start, end=pc.end, text=ps.text[pc.start:pc.end],
-                coder=pc.coder, origin="import",
+                coder=pc.coder, origin="suggestion" if suggestion_id else "import", suggestion_id=suggestion_id,
             ))
+            if prov is not None:
+                store.audit(project.analyst, "import.provenance", "coding", int(coding.id), suggestion_id=suggestion_id,
+                            qdpx_coding=pc.guid, **{f"ai_{k}": v for k, v in prov.items() if k != "params"},
+                            params=params_of(prov))
+                n_ai += 1
             coding_ids[pc.guid] = int(coding.id)
             if _guid_ok(pc.guid):
                 store.set_entity_guid("codings", coding.id, pc.guid)
             n_codings += 1
         if progress:
             progress(i + 1, len(parsed.sources))
-    targets = {"code": code_ids, "source": source_ids, "coding": coding_ids}
+    theme_ids = _write_themes(store, parsed, code_ids, report)
+    targets = {"code": code_ids, "source": source_ids, "coding": coding_ids, "theme": theme_ids}
     n_memos = _write_notes(store, parsed, targets, code_ids, report)
     for guid, name, desc, members in parsed.sets:
         ids = [source_ids[m] for m in members if m in source_ids]
@@ -115,8 +131,76 @@ def _write(project, parsed: Parsed, progress: Progress | None) -> ImportReport:
         if _guid_ok(guid):
             store.set_entity_guid("source_sets", set_id, guid)
     report.counts = {"users": len(parsed.user_guids), "codes": len(code_ids), "sources": len(source_ids),
-                     "codings": n_codings, "memos": n_memos, "sets": len(parsed.sets)}
+                     "codings": n_codings, "memos": n_memos, "sets": len(parsed.sets), "themes": len(theme_ids),
+                     "ai_codings": n_ai}
     return report
+
+
+def _suggestion_from(store, prov: dict[str, str], source_id: int, excerpt_id: int, code_id: int, text: str,
+                     pc) -> int:
+    """The AI origin of an imported coding as the suggestion record it came from (decided, so it
+    never enters the review queue): engine, model, prompt version, score, run and parameters, with
+    the suggestion's id in the exporting project under `params["imported_from"]`."""
+    from assistant.models import Suggestion
+
+    params = params_of(prov)
+    params.setdefault("imported_from", {  # the first project's suggestion, kept over later round trips
+        "suggestion": prov.get("suggestion", ""), "decided_by": prov.get("decided_by", ""),
+        "prompt": prov.get("prompt", ""), "prompt_sha256": prov.get("prompt_sha256", "")})
+    if prov.get("prompt_sha256") and "prompt_sha256" not in params:
+        params["prompt_sha256"] = prov["prompt_sha256"]
+    status = "edited" if prov.get("decision") == "edit" else "accepted"
+    saved = store.add_suggestions([Suggestion(
+        excerpt_id=excerpt_id, source_id=source_id, code_id=code_id, score=score_of(prov),
+        evidence_start=pc.start, evidence_end=pc.end, evidence_text=text[pc.start:pc.end],
+        engine=prov.get("engine") or "unknown", model=prov.get("model", ""),
+        prompt_version=prov.get("prompt_version", ""), params=params, run_id=prov.get("run") or None,
+        status=status, **({"created_at": pc.created} if pc.created else {}),
+    )])
+    return int(saved[0].id)
+
+
+def _theme_quotes(pt, sources: dict, report: ImportReport) -> list:
+    """The theme record's quotes, each re-pointed at the imported source of its name and kept only
+    if it is still verbatim there."""
+    from pydantic import ValidationError
+
+    from assistant.models import Quote
+
+    out = []
+    for raw in quotes_of(pt.record):
+        try:
+            q = Quote.model_validate(raw)
+        except ValidationError:
+            report.warnings.append(f"theme {pt.name!r}: a quote in its record is malformed; left out")
+            continue
+        src = sources.get(q.source_name)
+        if src is None or src.text[q.start:q.end] != q.text:
+            report.warnings.append(f"theme {pt.name!r}: quote from {q.source_name!r} is not verbatim in the "
+                                   "imported source; left out")
+            continue
+        out.append(q.model_copy(update={"source_id": int(src.id), "excerpt_id": None}))
+    return out
+
+
+def _write_themes(store, parsed: Parsed, code_ids: dict[str, int], report: ImportReport) -> dict[str, int]:
+    """Sets of codes become themes (summary = the Set's Description); thematic's theme record
+    restores status, the summarising engine and the chosen quotes."""
+    from assistant.models import Theme
+
+    out: dict[str, int] = {}
+    sources = {s.name: s for s in store.list_sources(with_text=True)} if any(pt.record for pt in parsed.themes) else {}
+    for pt in parsed.themes:
+        rec = pt.record
+        extra = {k: rec[k] for k in ("engine", "model", "prompt_version") if rec.get(k)}
+        if rec.get("status") in ("draft", "accepted", "rejected"):
+            extra["status"] = rec["status"]
+        if rec.get("summary_kind") in ("extractive", "llm", "analyst"):
+            extra["summary_kind"] = rec["summary_kind"]
+        theme = store.add_theme(Theme(name=pt.name, summary=pt.summary, quotes=_theme_quotes(pt, sources, report),
+                                      code_ids=[code_ids[g] for g in pt.codes if g in code_ids], **extra))
+        out[pt.guid] = int(theme.id)
+    return out
 
 
 def _guid_ok(guid: str) -> bool:
