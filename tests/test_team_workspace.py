@@ -97,3 +97,28 @@ def test_a_viewer_sees_the_pages_but_cannot_write(team_dir: Path) -> None:
     assert any("Vic is a viewer" in e.value for e in at.error)
     with Project.open(team_dir) as p:
         assert list_memos(p) == []
+
+
+def test_agreement_page_is_closed_to_a_coder_still_coding_blind(team_dir: Path) -> None:
+    """Agreement figures and disagreements show the other coder's work: a coder who is still blind
+    on a source sees neither, and the lead, who adjudicates, still does."""
+    from assistant.coding.blind import set_blind
+
+    with Project.open(team_dir) as p:
+        sid = p.store.list_sources()[0].id
+        set_blind(p.acting_as("Lena"), "Ann", [sid], actor="Lena")
+
+    def agreement_as(name: str, password: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        _sign_in(at, name, password)
+        at.switch_page("app_pages/agreement.py")
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    ann = agreement_as("Ann", "ann-password")
+    shown = [i.value.replace("\\", "") for i in ann.info]  # drawn as escaped Markdown
+    assert any("coding 1 source(s) blind" in v for v in shown), shown
+    lena = agreement_as("Lena", "lead-password")
+    assert not any("blind" in i.value for i in lena.info)
