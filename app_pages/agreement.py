@@ -18,9 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
-from app_pages import render
+from app_pages import render, signin
 from assistant.coding import agreement as ag
-from app_pages import signin
 from assistant.coding.blind import blind_sources, comparison_independence
 from assistant.models import is_ai_coder
 
