@@ -59,7 +59,7 @@ def _open(folder: str) -> Project:
     project._ui_settings_mtime = _mtime(project)  # type: ignore[attr-defined]
     from app_pages.warmup import start_model_warmup
 
-    start_model_warmup(project)  # the embedding model loads in the background from the first page on
+    start_model_warmup(project)  # the embedding model loads in the background once the first page is drawn
     return project
 
 
@@ -167,9 +167,9 @@ def run(fn: Callable[[], T], what: str) -> T | None:
     try:
         return fn()
     except ThematicError as exc:  # messages quote names and text from the data: shown as text
-        st.error(render.md(f"{what} failed: {exc}"))
+        st.error(render.md(f"{render.name(what)} failed: {exc}"))  # what: our words and names (masked); exc: as said
     except Exception as exc:  # noqa: BLE001 - unexpected: say so, keep the detail folded away
-        st.error(render.md(f"{what} failed unexpectedly: {type(exc).__name__}: {exc}"))
+        st.error(render.md(f"{render.name(what)} failed unexpectedly: {type(exc).__name__}: {exc}"))
         with st.expander("Technical detail"):
             st.code(traceback.format_exc())
     return None

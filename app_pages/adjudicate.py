@@ -41,7 +41,8 @@ def _new_assignment() -> None:
             coders = st.multiselect("Coders (two or more)", _coders(), key="assign_coders")
             how = st.radio("Sources", ["sample", "named"], horizontal=True, key="assign_how",
                            format_func=lambda x: "a stratified sample" if x == "sample" else "these sources")
-            chosen = st.multiselect("Sources (when named)", list(names), format_func=names.get, key="assign_sources")
+            chosen = st.multiselect("Sources (when named)", list(names), format_func=lambda i: render.name(names[i]),
+                                    key="assign_sources")
             c1, c2, c3 = st.columns(3)
             size = c1.number_input("How many (sample)", min_value=1, max_value=max(1, len(names)),
                                    value=min(2, max(1, len(names))), key="assign_size")
@@ -107,7 +108,7 @@ def _queue(a: asg.Assignment) -> None:
             st.markdown(render.label(head))
             render.quote(item.preview)
             for s in item.spans:
-                render.caption(f"{s.coder} coded {s.start}:{s.end}: {s.text}")
+                st.caption(render.md(f"{s.coder} coded {s.start}:{s.end}: {s.text}"))  # the words verbatim
             if item.decision:
                 render.caption(f"Decided: {item.decision} by {item.decided_by} (codebook version "
                                f"{item.codebook_version})")

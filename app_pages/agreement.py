@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import pseudonyms as pz
 from app_pages import render, signin
 from assistant.coding import agreement as ag
 from assistant.coding.blind import blind_sources, comparison_independence
@@ -57,7 +58,8 @@ def _assigned_control() -> tuple[tuple[int, ...] | None, tuple[tuple[str, tuple[
                          else "every excerpt of the sources assigned to both coders")
         if basis != "assigned":
             return None, None
-        chosen = st.multiselect("Sources assigned to both coders", list(names), format_func=names.get, key="ag_sources")
+        chosen = st.multiselect("Sources assigned to both coders", list(names), format_func=lambda i: render.name(names[i]),
+                                key="ag_sources")
         attrs: dict[str, set[str]] = {"kind": {s.kind for s in srcs}}
         for s in srcs:
             for k, v in s.attributes.items():
@@ -66,7 +68,8 @@ def _assigned_control() -> tuple[tuple[int, ...] | None, tuple[tuple[str, tuple[
         c1, c2 = st.columns(2)
         key = c1.selectbox("…and/or the sources whose attribute", [None, *sorted(attrs)], key="ag_attr",
                            format_func=lambda k: "(no attribute)" if k is None else k)
-        values = c2.multiselect("is one of", sorted(attrs.get(key, ())), key="ag_attr_values") if key else []
+        values = c2.multiselect("is one of", sorted(attrs.get(key, ())), key="ag_attr_values",
+                                format_func=render.name) if key else []
         if not chosen and not values:
             st.info("Choose the assigned sources, or an attribute and its values. Until then the figures are over "
                     "the excerpts both coders coded.")
@@ -180,7 +183,8 @@ with tab_agree:
                 st.altair_chart(chart.properties(height=max(200, 42 * len(rows))), width="stretch")
             st.markdown(f"**Disagreements to discuss** ({len(diffs)})")
             if diffs:
-                st.dataframe(pd.DataFrame([d.model_dump(exclude={"excerpt_id", "code_id"}) for d in diffs]),
+                st.dataframe(pd.DataFrame(pz.rows([d.model_dump(exclude={"excerpt_id", "code_id"}) for d in diffs],
+                                                  ["source"])),
                              hide_index=True, width="stretch", height=300)
 
 with tab_export:

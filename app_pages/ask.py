@@ -44,8 +44,10 @@ def _quote_link(n: int, q: Quote) -> None:
     who = q.attribution or q.source_name
     where = ", ".join(x for x in (q.source_name if q.source_name not in who else "",
                                   f"line {q.line}" if q.line else "") if x)
-    ui.page_link("corpus", f"[{n}] {who}" + (f" ({where})" if where else "") + f": “{preview}”",
-                 {"source": q.source_id, "start": q.start, "end": q.end}, ":material/description:")
+    # who and where by pseudonym (pseudonymised display); the quoted words verbatim
+    st.page_link(ui.PAGES["corpus"], label=render.label(f"[{n}] {who}" + (f" ({where})" if where else ""))
+                 + render.md(f": “{preview}”"), query_params={"source": str(q.source_id), "start": str(q.start),
+                                                           "end": str(q.end)}, icon=":material/description:")
 
 
 def _answer_html(sentences: list[str], numbers: dict[tuple[int, int, int], int]) -> str:

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import pseudonyms as pz
 from app_pages import render
 from app_pages.panels import (
     attribute_filters,
@@ -190,7 +191,7 @@ with right:
             st.markdown(f"#### {len(segs)} coded segment{'s' if len(segs) != 1 else ''}")
             render.caption(filters_caption(filters))
             if segs:
-                st.download_button("Download CSV", sg.segments_csv(segs), file_name=f"segments-{node.id}.csv",
+                st.download_button("Download CSV", sg.segments_csv(pz.segments(segs)), file_name=f"segments-{node.id}.csv",
                                    mime="text/csv", icon=":material/download:", key="tree_dl")
                 view = st.radio("Show as", ["cards", "table"], horizontal=True, key="tree_view",
                                 label_visibility="collapsed")

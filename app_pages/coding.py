@@ -13,7 +13,7 @@ import streamlit as st
 
 from app_pages import _common as ui
 from app_pages import render
-from app_pages.components.reading_pane import Stripe, reading_pane
+from app_pages.components.reading_pane import Stripe, reading_pane, speaker_labels
 from app_pages.support import REVIEW_ORDERS, is_structural, order_suggestions, preview
 from assistant.coding import blind, decisions
 from assistant.coding import codebook as cb
@@ -115,7 +115,8 @@ def document_view() -> None:
     left, right = st.columns([7.3, 2.7], gap="medium")
     with left:
         event = reading_pane(src.text, stripes, key=sel_key, height=700, selected=selected, focus=focus_span,
-                             doc_key=f"{sid}:{src.version}")
+                             doc_key=f"{sid}:{src.version}",  # speaker labels by pseudonym when display is
+                             speakers={sp: render.name(sp) for sp in speaker_labels(src.text)})  # pseudonymised
     if event and event.get("seq") != st.session_state.get(f"_seen_{sel_key}"):
         st.session_state[f"_seen_{sel_key}"] = event.get("seq")
         if event.get("kind") == "selection":
@@ -134,6 +135,7 @@ def document_view() -> None:
         _selection_panel(sid, src.text, span)
         if selected is not None:
             _coding_panel(sid, src.text, selected, span)
+        _undo_row()
         _codings_list(sid, src.text, stripes)
 
 
@@ -209,6 +211,39 @@ def _coding_panel(sid: int, text: str, coding_id: int, span: tuple[int, int] | N
                                "Resizing the coding") is not None:
                     ui.flash(f"Resized {code.name if code else 'the coding'}", ":material/straighten:")
                     st.rerun()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _last_change(folder: str, version: int, analyst: str):
+    """The analyst's newest change still standing (a coding added, removed or resized, a decision)."""
+    steps = decisions.undoable_changes(ui._open(folder), analyst)
+    return steps[0] if steps else None
+
+
+_UNDO_WORDS = {"add": "coding with", "remove": "removing", "resize": "resizing", "accept": "accepting",
+               "edit": "accepting (edited)", "reject": "rejecting"}
+
+
+def _undo_row() -> None:
+    """Undo in the document: takes back the analyst's last change, whichever it was (applying a
+    code, removing or resizing a coding, a decision in the queue), as a new audited write."""
+    step = _last_change(str(project.folder), ver, me)
+    what = ""
+    if step is not None and step.coding_id is not None:
+        try:
+            code = code_by_id.get(int(store.get_coding(step.coding_id).code_id))
+            what = f" {code.name}" if code else ""
+        except Exception:  # noqa: BLE001 - the label only: a coding gone from view still undoes
+            what = ""
+    label = "Undo" if step is None else f"Undo {_UNDO_WORDS.get(step.action, step.action)}{what}"
+
+    def _undo() -> None:
+        if step is not None and ui.run(lambda: decisions.undo_change(project, step), "Undo") is not None:
+            ui.flash(f"Undid {_UNDO_WORDS.get(step.action, step.action)}{what}", ":material/undo:")
+
+    st.button(render.label(label), on_click=_undo, key="hc_undo", icon=":material/undo:", disabled=step is None, shortcut="U",
+              help="Take back your last change (a coding applied, removed or resized, or a decision). "
+                   "The audit log keeps both the change and the undo.")
 
 
 def _codings_list(sid: int, text: str, stripes: list[Stripe]) -> None:
@@ -372,11 +407,11 @@ def _review() -> None:
     def _move(step: int) -> None:
         st.session_state["rv_idx"] = max(0, min(len(views) - 1, idx + step))
 
-    def _undo() -> None:
-        if not decisions.undoable(project):
+    def _undo() -> None:  # the analyst's last change, whichever view it was made in (as the document's Undo)
+        if not decisions.undoable_changes(project):
             ui.flash("Nothing to undo", ":material/info:")
             return
-        d = ui.run(lambda: decisions.undo_last(project), "Undo")
+        d = ui.run(lambda: decisions.undo_last_change(project), "Undo")
         if d is not None:
             ui.flash(f"Undid your last {d.action}", ":material/undo:")
 
@@ -391,7 +426,7 @@ def _review() -> None:
         st.button("", shortcut="N", on_click=_move, args=(1,), key="rv_next", icon=":material/arrow_forward:",
                   help="Next suggestion (skip)", disabled=idx >= len(views) - 1)
         st.button("Undo", shortcut="U", on_click=_undo, key="rv_undo", icon=":material/undo:",
-                  help="Undo your last decision")
+                  help="Undo your last change: a decision here, or a coding applied, removed or resized")
     st.caption("Keys: A accept · X reject · N next · P previous · U undo")
 
     with st.expander("Edit before accepting (change the code or the words coded)"), st.form(f"edit_{s.id}"):

@@ -14,10 +14,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import pseudonyms as pz
 from app_pages import render
 from app_pages.panels import memos_expander
 from app_pages.support import (
@@ -30,7 +30,7 @@ from app_pages.support import (
 )
 from assistant.coding import orphans as orph
 from assistant.corpus.attributes import set_attributes
-from assistant.models import SOURCE_KINDS
+from assistant.models import SOURCE_KINDS, Source
 
 ORPHANS_SHOWN = 30  # per page load; the rest wait their turn (each one searches the text for its words)
 
@@ -126,6 +126,25 @@ def orphan_panel(chosen: int, total: int) -> None:
             st.caption(f"{len(found) - ORPHANS_SHOWN} more: they are shown as you re-attach or dismiss these.")
 
 
+def _attribute_editor(chosen: int, src: Source) -> None:
+    """The attributes of one source as an editable table, and its kind; saved through the library."""
+    import pandas as pd
+
+    frame = pd.DataFrame(sorted(src.attributes.items()), columns=["attribute", "value"])
+    edited = st.data_editor(frame, num_rows="dynamic", hide_index=True, key=f"attrs_{chosen}",
+                            width="stretch", column_config={
+                                "attribute": st.column_config.TextColumn(width="small"),
+                                "value": st.column_config.TextColumn(width="large")})
+    kind = st.selectbox("Kind", SOURCE_KINDS, index=SOURCE_KINDS.index(src.kind) if src.kind in SOURCE_KINDS else 0,
+                        key=f"kind_{chosen}")
+    if st.button("Save attributes", key=f"save_attrs_{chosen}"):
+        attrs = {r["attribute"]: r["value"] for _, r in edited.iterrows()}  # blanks dropped by the library
+        changed = ui.run(lambda: set_attributes(project, chosen, attrs, kind), f"Saving attributes of {src.name}")
+        if changed is not None:
+            ui.flash("Attributes saved" if changed else "Nothing changed")
+            st.rerun()
+
+
 # -- read -------------------------------------------------------------------------------------------
 with tab_read:
     if not sources:
@@ -189,20 +208,12 @@ with tab_read:
                     for k, v in sorted(src.attributes.items())) + "</dl>")
             else:
                 st.caption("No attributes yet.")
-            with st.expander("Edit attributes and kind"):
-                frame = pd.DataFrame(sorted(src.attributes.items()), columns=["attribute", "value"])
-                edited = st.data_editor(frame, num_rows="dynamic", hide_index=True, key=f"attrs_{chosen}",
-                                        width="stretch", column_config={
-                                            "attribute": st.column_config.TextColumn(width="small"),
-                                            "value": st.column_config.TextColumn(width="large")})
-                kind = st.selectbox("Kind", SOURCE_KINDS, index=SOURCE_KINDS.index(src.kind) if src.kind in SOURCE_KINDS else 0,
-                                    key=f"kind_{chosen}")
-                if st.button("Save attributes", key=f"save_attrs_{chosen}"):
-                    attrs = {r["attribute"]: r["value"] for _, r in edited.iterrows()}  # blanks dropped by the library
-                    changed = ui.run(lambda: set_attributes(project, chosen, attrs, kind), f"Saving attributes of {src.name}")
-                    if changed is not None:
-                        ui.flash("Attributes saved" if changed else "Nothing changed")
-                        st.rerun()
+            # drawn only while open (on_change="rerun"): the table editor needs pandas and Arrow, seconds
+            # to import on a cold start, and the first page shows without waiting for them
+            editor = st.expander("Edit attributes and kind", key=f"attrs_open_{chosen}", on_change="rerun")
+            if editor.open:
+                with editor:
+                    _attribute_editor(chosen, src)
             memos_expander(project, "source", chosen, f"source {src.name}", key=f"src_{chosen}")
 
 
@@ -243,8 +254,12 @@ def _last_import() -> None:
         st.warning(render.md(f"The files are stored, but the search index could not be updated: {summary['index_error']}"))
     if summary.get("done"):
         st.success(summary["done"])
+    import pandas as pd
+
     st.markdown("**Last import, file by file**")
-    st.dataframe(pd.DataFrame(st.session_state["ingest_rows"]), hide_index=True, width="stretch")
+    # file and source names by pseudonym when display is pseudonymised
+    st.dataframe(pd.DataFrame(pz.rows(st.session_state["ingest_rows"], ["file", "sources"])), hide_index=True,
+                 width="stretch")
     notes = st.session_state.get("ingest_notes") or []
     if notes:
         with st.container(border=True, key="ingest_notes_box"):
@@ -320,6 +335,8 @@ def _add(request: dict, confirmed: tuple | None = None) -> None:
 
 def _confirm_replace(pending: dict) -> None:
     """The question before a source with codings is replaced, with what would become of them."""
+    import pandas as pd
+
     rows, totals = pending["rows"], pending["totals"]
     n = len(rows)
     with st.container(border=True, key="ingest_confirm_box"):
@@ -330,11 +347,11 @@ def _confirm_replace(pending: dict) -> None:
             st.info("The files or the project changed since you were asked: this is the new plan.")
         st.markdown(f"**{totals['moved']}** codings move exactly · **{totals['moved-fuzzy']}** move by their words "
                     f"(not exactly) · **{totals['orphaned']}** become orphaned")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(pz.rows(rows, ["source"])), hide_index=True, width="stretch")  # by pseudonym
         st.caption("Nothing is deleted: each old version is kept, and an orphaned coding stays in the project, "
                    "listed under Orphaned codings on the Read tab, until you re-attach or dismiss it.")
         with st.expander(f"Each coding ({len(pending['codings'])})"):
-            st.dataframe(pd.DataFrame(pending["codings"]), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame(pz.rows(pending["codings"], ["source"])), hide_index=True, width="stretch")
         with st.container(horizontal=True, gap="small"):
             go = st.button("Replace and move the codings", type="primary", key="ingest_confirm",
                            icon=":material/published_with_changes:")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import pseudonyms as pz
 from app_pages import render
 from app_pages.panels import attribute_filters, filters_caption
 from assistant.coding.codebook import code_paths
@@ -107,8 +108,9 @@ if run and run["query"].strip():
                 st.markdown(f"**{render.label(h.source)}** · {render.label(h.kind)}")
                 last_source = h.source_id
             with st.container(border=True, key=f"hit_{i}"):
-                left = ("…" if h.context_start > 0 else "") + h.left
-                right = h.right + ("…" if len(h.right) >= CONTEXT else "")
+                # the words verbatim; a speaker label in the context by pseudonym (pseudonymised display)
+                left = ("…" if h.context_start > 0 else "") + pz.speaker_labels(h.left, cut_at_start=h.context_start > 0)
+                right = pz.speaker_labels(h.right) + ("…" if len(h.right) >= CONTEXT else "")
                 st.html('<div style="white-space:pre-wrap;line-height:1.55;font-size:0.95rem">'
                         f'<span style="color:#5b6670">{render.html_text(left)}</span>'
                         f'<mark style="background:rgba(255,214,102,0.6);font-weight:600;border-radius:2px">'

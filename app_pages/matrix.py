@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import pseudonyms as pz
 from app_pages import render
 from app_pages.panels import (
     attribute_filters,
@@ -57,6 +58,8 @@ with st.container(border=True, key="matrix_controls"):
 fkey = tuple(sorted((k, tuple(v)) for k, v in filters.items()))
 table = ui.run(lambda: _matrix(str(project.folder), ui.version(project), attribute, count, fkey, rollup, include_ai),
                "Building the matrix")
+if table is not None:  # participants, speakers, sources...: shown (and downloaded) by pseudonym when display is
+    table = pz.matrix(table)  # pseudonymised; each cell keeps its codings, so a click opens the same passages
 
 if table is not None:
     rows = [r for r in table.rows]
@@ -121,7 +124,8 @@ if table is not None:
                     if segs is not None:
                         st.caption(f"{cell.count} {unit} · {len(segs)} coded segment{'s' if len(segs) != 1 else ''}")
                         if segs:
-                            st.download_button("Download these segments (CSV)", sg.segments_csv(segs), mime="text/csv",
+                            st.download_button("Download these segments (CSV)", sg.segments_csv(pz.segments(segs)),
+                                               mime="text/csv",
                                                file_name="matrix-cell-segments.csv", key="mx_cell_dl",
                                                icon=":material/download:")
                         segment_cards(segs, key="mx")

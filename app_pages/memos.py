@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import pseudonyms as pz
 from app_pages import render
 from app_pages.panels import memo_card
 from assistant.coding import memos as mm
@@ -81,14 +82,14 @@ with right, st.container(border=True, key="memo_write"):
             ids = [i for i, _ in options]
             if st.session_state.get(f"memo_target_{kind}") not in ids:
                 st.session_state.pop(f"memo_target_{kind}", None)
-            target_id = st.selectbox(render.label(kind.capitalize()), ids, format_func=lambda i: labels.get(i, str(i)),
+            target_id = st.selectbox(render.label(kind.capitalize()), ids, format_func=lambda i: render.name(labels.get(i, str(i))),
                                      key=f"memo_target_{kind}")
     with st.form("memo_add", clear_on_submit=True, border=False):
         text = st.text_area("Memo", height=180, key="memo_add_text",
                             placeholder="What you notice, a hunch to check, how this relates to the rest…")
         link_opts = [f"{k}:{i}" for k in ("code", "source", "theme") for i, _ in targets[k]]
         all_labels = {f"{k}:{i}": f"{k} {lab}" for k in targets for i, lab in targets[k]}
-        extra = st.multiselect("Also about (optional)", link_opts, format_func=lambda x: all_labels.get(x, x),
+        extra = st.multiselect("Also about (optional)", link_opts, format_func=lambda x: render.name(all_labels.get(x, x)),
                                placeholder="link it to more codes, sources or themes")
         saved = st.form_submit_button("Save memo", type="primary", icon=":material/save:",
                                       disabled=kind != "project" and target_id is None)
@@ -137,7 +138,7 @@ with left:
             more = [x for x in [f"{k}:{i}" for k in ("code", "source", "theme", "coding") for i, _ in targets[k]]
                     if x not in have]
             lc1, lc2 = st.columns([4, 1], vertical_alignment="bottom")
-            pick = lc1.selectbox("Link to", more, key=f"memo_link_{mid}", format_func=lambda x: ALL_LABELS.get(x, x),
+            pick = lc1.selectbox("Link to", more, key=f"memo_link_{mid}", format_func=lambda x: render.name(ALL_LABELS.get(x, x)),
                                  index=None, placeholder="a code, source, theme or coding")
             if lc2.button("Link", key=f"memo_link_btn_{mid}", disabled=pick is None):
                 done = ui.run(lambda mid=mid, pick=pick: mm.link_memo(project, mid, [mm.parse_target(pick)]), "Linking the memo")
@@ -154,5 +155,5 @@ with left:
             for e in history:
                 render.caption(f"{e.time[:16].replace('T', ' ')} · {e.actor} · {e.action.removeprefix('memo.')}")
     if views:
-        st.download_button("Download these memos (Markdown)", mm.memos_markdown(views), file_name="memos.md",
+        st.download_button("Download these memos (Markdown)", mm.memos_markdown(pz.memo_views(views)), file_name="memos.md",
                            mime="text/markdown", icon=":material/download:")

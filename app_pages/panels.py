@@ -48,7 +48,7 @@ def attribute_filters(project: Project, key: str, keys: Sequence[str] | None = N
     chosen: dict[str, Any] = {}
     for i, attr in enumerate(wanted):
         picked = cols[i % len(cols)].multiselect(render.label(attr.capitalize()), values[attr], key=f"{key}_f_{attr}",
-                                                 placeholder="any")
+                                                 placeholder="any", format_func=render.name)  # a participant by pseudonym
         if picked:
             chosen[attr] = list(picked)
     return chosen

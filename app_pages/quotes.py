@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import _common as ui
+from app_pages import pseudonyms as pz
 from app_pages import render
 from assistant.models import Quote
 from assistant.writing import basket, writeup
@@ -120,10 +121,14 @@ with basket_col:
         checked = ui.run(lambda: writeup.checked_items(project, items), "Checking the basket against the sources")
         if checked is not None:
             memos = ui.run(lambda: writeup.writeup_memos(project), "Reading the memos") or []
-            markdown = writeup.to_markdown(checked, memos=memos)
+            # the preview and the downloads name people as the screen does (pseudonyms when display is
+            # pseudonymised); "Save to the exports folder" is the library's export, named as the quote
+            # attribution setting says
+            shown, shown_memos = pz.basket_items(checked), pz.memo_views(memos)
+            markdown = writeup.to_markdown(shown, memos=shown_memos)
 
             def _docx() -> bytes:  # built in memory: a download writes nothing to disk
-                return writeup.docx_bytes(checked, memos=memos)
+                return writeup.docx_bytes(shown, memos=shown_memos)
 
             def _save() -> list[Path]:
                 return [writeup.export_writeup(project, fmt) for fmt in ("md", "docx")]

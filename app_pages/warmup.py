@@ -1,37 +1,45 @@
-"""The embedding model, loaded once per server in a background thread when the project is first
-opened, with a visible line in the sidebar until it is ready: the first page shows at once, and
-the first search or theme draft does not sit on a silent spinner while half a minute of model
-loading happens behind it."""
+"""The embedding model, loaded once per server in a background thread, with a visible line in the
+sidebar until it is ready: the first page shows at once, and the first search or theme draft does
+not sit on a silent spinner while half a minute of model loading happens behind it.
+
+Two steps, so the load never competes with the first page: opening the project *registers* the
+load (`start_model_warmup`, and the sidebar line shows from that first page on), and the workspace
+*begins* it at the end of a script run (`begin_model_warmups`), once the first page has been
+drawn. Importing torch holds the interpreter for seconds: started while the first page's script
+ran (or on a fixed timer that a slow machine outruns), it delayed that page by as much. A search
+asked for before the load begins loads the model itself, under the model's own lock."""
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from typing import Any
 
 import streamlit as st
 
 from app_pages import render
+from app_pages.serve import trace
 from assistant.project import Project
 
-_WARMUP: dict[str, dict[str, Any]] = {}  # project folder -> {"thread", "started", "seconds", "error"}
-# Seconds the load waits before it starts: importing torch holds the interpreter for seconds, and
-# started at once it doubled the time to the first page (7.9 s cold on two cores). A search asked
-# for in this interval loads the model itself, under the same lock.
-START_DELAY_S = 3.0
+# project folder -> {"started", "seconds", "error", "thread", "load"}: "load" is set while the load
+# is registered and not begun, "thread" once it runs; "seconds" is set when it is over
+_WARMUP: dict[str, dict[str, Any]] = {}
+_BEGIN_LOCK = threading.Lock()
+# Seconds between the end of the first page's script run and the start of the load: the browser
+# is still drawing that page, and the server's event loop still sending it, which needs the
+# interpreter that the torch import holds.
+AFTER_FIRST_PAGE_S = 1.0
 
 
 def start_model_warmup(project: Project) -> None:
-    """Load the embedding model in a background thread as soon as the project is opened (once per
-    server), so the first page shows at once and the first search or theme draft does not wait
-    half a minute on a silent spinner. The model's own lock makes a search that comes first
-    wait for this load rather than start a second one."""
-    import sys
-    import threading
-    import time
-
+    """Register the background load of this project's embedding model (once per server); it
+    begins when `begin_model_warmups` is called after the page's script run. A fake or in-memory
+    embedder has nothing to load."""
     key = str(project.folder)
     if key in _WARMUP:
         return
-    state: dict[str, Any] = {"started": time.monotonic(), "seconds": None, "error": None}
+    state: dict[str, Any] = {"started": time.monotonic(), "seconds": None, "error": None, "thread": None}
     _WARMUP[key] = state
     embedder = project.embedder  # made here, in the caller's thread: one embedder, shared
     model = getattr(type(embedder), "model", None)
@@ -40,17 +48,33 @@ def start_model_warmup(project: Project) -> None:
         return
 
     def load() -> None:
-        time.sleep(START_DELAY_S)
+        time.sleep(AFTER_FIRST_PAGE_S)
+        trace("model load begins")
         try:
             _ = embedder.model  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - shown in the sidebar in plain words; search reports it too
             state["error"] = f"{type(exc).__name__}: {exc}"
         state["seconds"] = round(time.monotonic() - state["started"], 1)
+        trace("model ready")
         print(f"thematic: embedding model ready after {state['seconds']} s"
               + (f" ({state['error']})" if state["error"] else ""), file=sys.stderr, flush=True)
 
-    state["thread"] = threading.Thread(target=load, name="thematic-model-warmup", daemon=True)
-    state["thread"].start()
+    state["load"] = load
+
+
+def begin_model_warmups() -> int:
+    """Start every registered load that has not begun (the workspace calls this when a script run
+    ends, so the page it drew did not wait for the load). Returns how many were started."""
+    started = 0
+    with _BEGIN_LOCK:  # two sessions ending their first run together start one load, not two
+        for state in list(_WARMUP.values()):  # a copy: another session may be opening a project
+            load = state.pop("load", None)
+            if load is None:
+                continue
+            state["thread"] = threading.Thread(target=load, name="thematic-model-warmup", daemon=True)
+            state["thread"].start()
+            started += 1
+    return started
 
 
 def model_status(project: Project) -> None:
@@ -62,8 +86,6 @@ def model_status(project: Project) -> None:
 
     @st.fragment(run_every=5 if state["seconds"] is None else None)
     def _line() -> None:
-        import time
-
         if state["error"]:
             st.warning(render.label(f"The embedding model could not be loaded: {state['error']}"),
                        icon=":material/error:")

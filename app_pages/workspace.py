@@ -16,15 +16,18 @@ import streamlit as st
 
 from app_pages import _common as ui
 from app_pages import signin
-from app_pages.warmup import model_status
+from app_pages.serve import trace
+from app_pages.warmup import begin_model_warmups, model_status
 
 PAGE_ICON = "💬"
 
 
 def main() -> None:
+    trace("script run starts")
     st.set_page_config(page_title="thematic", page_icon=PAGE_ICON, layout="wide", initial_sidebar_state="expanded")
     ui.style()
     project = ui.open_project()
+    trace("project open")
     pages = [
         st.Page(ui.PAGES["corpus"], title="Corpus", icon=":material/description:", url_path="corpus", default=True),
         st.Page(ui.PAGES["code"], title="Code", icon=":material/label:", url_path="code"),
@@ -48,7 +51,12 @@ def main() -> None:
     signin.account_box(project)
     ui.remote_banner(project)
     ui.show_flash()
-    page.run()
+    trace("page starts")
+    try:
+        page.run()
+    finally:  # the page is drawn (or stopped, or rerun): the embedding model may load behind it now
+        trace("page drawn")
+        begin_model_warmups()
 
 
 if __name__ == "__main__":  # `streamlit run app_pages/workspace.py` runs the file as __main__

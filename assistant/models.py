@@ -143,6 +143,20 @@ class Decision(Record):
     created_at: str = Field(default_factory=utcnow)
 
 
+class UndoStep(Record):
+    """One change of an analyst's that Undo can take back, newest first in
+    `decisions.undoable_changes`: a decision (accept, edit, reject, a hand coding added) or a
+    coding removed or resized. `audit_id` is the audit row that recorded the change (its place in
+    time); `decision_id` is set for a decision, `coding_id` for the coding it touched."""
+
+    kind: Literal["decision", "remove", "resize"]
+    action: str  # what is undone, in words: "accept", "add", "remove", "resize", ...
+    audit_id: int
+    decision_id: int | None = None
+    coding_id: int | None = None
+    time: str = ""
+
+
 class Coding(Record):
     """A code applied to a span of a source by a coder (an analyst, or the AI as its own coder)."""
 

@@ -294,7 +294,9 @@ def main() -> None:
         "seeded_examples_and_learning_llm_top1": delta(held("S", "llm_top1[A]"), held("U", "llm_top1[A]")),
     }
     # position bias: yes-rate per listed position, rank order vs reversed
-    def yes_by_pos(js: list[Judgement]) -> list[float]:
+    def yes_by_pos(js: list[Judgement]) -> list[float] | None:
+        if not js:
+            return None  # that configuration was not run (--plan)
         pos = np.zeros(args.candidates)
         cnt = np.zeros(args.candidates)
         for j in js:

@@ -18,8 +18,8 @@
    per-block costs (embedding + scoring inside a worker, in parallel) and the driver's serial
    per-block write: T(N) = start-up + max(blocks * t_block / N, blocks * t_write).
 
-The machine is shared with other workers (2 cores, 8 helpers): every rate is a lower bound and
-the Ray overhead is inflated by contention; the JSON says so. One JSON object is printed last.
+`--shared-machine TEXT` records what else ran on the cores (then every rate is a lower bound and
+the Ray overhead is inflated by contention); the load average is recorded at start and end. One JSON object is printed last.
 """
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=1000)
     ap.add_argument("--kill-after", type=int, default=3)
     ap.add_argument("--child", nargs="*")
+    ap.add_argument("--shared-machine", default="",
+                    help="say what else ran on the cores (rates are then lower bounds, Ray's overhead inflated)")
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
@@ -181,8 +183,8 @@ def main() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="scale-ray-"))
     out: dict = {"benchmark": "scale_ray", "answers": args.answers,
-                 "shared_machine": "2 cores shared with 7 other workers while this ran: rates are lower bounds, "
-                                   "Ray's overhead is inflated by contention"}
+                 "shared_machine": (args.shared_machine or None),
+                 "load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
     try:
         # 1. ingest ------------------------------------------------------------------------------
         big, small = tmp / "answers.csv", tmp / "sample.csv"
@@ -255,6 +257,7 @@ def main() -> None:
         out["projection_1m"] = _projection(e_ray, pr, pl, args)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    out["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
     emit(out)
 
 

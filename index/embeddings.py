@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -215,7 +216,73 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(list(texts), self.batch_threads)
 
     def query(self, text: str) -> np.ndarray:
-        return self._encode([text], self.query_threads)[0]
+        """One query's vector. Served by the ONNX export of this same model when one is cached
+        (`index.query_encoder`: no torch import, well under a second in a fresh process), else by
+        sentence-transformers, after which the export is made once for the next process."""
+        fast = self._fast_query_encoder()
+        if fast is not None:
+            try:
+                vec = fast.encode(text)
+                self.query_path = "onnxruntime"
+                return vec
+            except Exception as exc:  # noqa: BLE001 - any failure of the fast path is a fallback
+                self._fast_off(f"failed ({type(exc).__name__}: {exc})")
+        vec = self._encode([text], self.query_threads)[0]
+        self.query_path = "sentence-transformers"
+        self.prepare_fast_queries()
+        return vec
+
+    #: Which encoder served the last `query`: "onnxruntime" or "sentence-transformers" (None: none yet).
+    query_path: str | None = None
+    _fast: Any = None  # None: not looked for yet; False: unavailable in this process
+    _fast_export_tried: bool = False
+
+    def _fast_off(self, why: str) -> None:
+        self._fast = False
+        logging.getLogger(__name__).warning("fast query encoder %s; using sentence-transformers",
+                                            " ".join(why.split()))  # one line, whatever the runtime said
+
+    def _fast_query_encoder(self) -> Any:
+        if self._fast is None:
+            self._fast = False
+            if self._device == "cpu":
+                from index.query_encoder import OnnxQueryEncoder
+
+                try:
+                    self._fast = OnnxQueryEncoder.open(self._path, self.query_threads) or False
+                except Exception as exc:  # noqa: BLE001 - a damaged cache is a fallback, not an error
+                    self._fast_off(f"unavailable ({exc})")
+        return self._fast or None
+
+    def prepare_fast_queries(self) -> bool:
+        """Export this model for fast queries if it has no cached export yet (once per process;
+        seconds, once per machine and model). Needs the model loaded: called where it is anyway,
+        after a query that sentence-transformers served, or after excerpts were embedded.
+        True when a usable export is cached now; never raises."""
+        if self._fast_export_tried or self._device != "cpu":
+            return False
+        self._fast_export_tried = True
+        from index import query_encoder
+
+        try:
+            if not query_encoder.available():
+                return False
+            import onnxruntime as ort
+
+            spec = query_encoder.spec_for(self._path, ort.__version__)
+            if spec is None:
+                return False
+            if (spec.cache_dir / query_encoder.META_FILE).is_file():
+                return self._fast is not False  # exported before (by this or another process)
+            with self._lock:
+                if query_encoder.export(self.model, self._path, self.query_threads) is None:
+                    return False
+            self._fast = None  # look again: the next query may take the fast path
+            return self._fast_query_encoder() is not None
+        except Exception as exc:  # noqa: BLE001 - the slow path still works; say why once
+            logging.getLogger(__name__).warning("could not prepare the fast query encoder (%s: %s)",
+                                                type(exc).__name__, exc)
+            return False
 
     pools_sentences = True
 
@@ -482,9 +549,19 @@ def embed_with_cache(
                     stats.embedded += len(rows)
         finally:
             committer.commit()
+        _prepare_fast_queries(embedder)
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def _prepare_fast_queries(embedder: Embedder) -> None:
+    """After excerpts were embedded (the model is loaded then anyway), make the model's export for
+    fast queries if there is none yet: once per machine and model, so the analyst's next `search`
+    in a fresh process needs no torch. Changes no vector of the index."""
+    prepare = getattr(embedder, "prepare_fast_queries", None)
+    if prepare is not None:
+        prepare()
 
 
 def embed_with_sentences_cache(
@@ -538,6 +615,7 @@ def embed_with_sentences_cache(
                 stats.embedded += len(batch)
             if progress is not None:
                 progress(done, len(missing))
+        _prepare_fast_queries(embedder)
     if not texts:
         return np.zeros((0, dim), np.float32), []
     return np.stack([vec[t] for t in texts]).astype(np.float32, copy=False), [sent[t] for t in texts]

@@ -183,6 +183,18 @@ def test_hand_coding_in_the_reading_pane(coding_server) -> None:
                 return c.status == "removed" and any(e.action == "coding.remove" for e in p.store.list_audit("coding", c.id))
         assert _poll(removed), "Remove marks the coding removed, with its audit row"
 
+        # Undo takes the remove back: the coding is active again, through a new audit row
+        undo = page.locator(".st-key-hc_undo button", has_text="Undo removing").first  # once the rerun drew it
+        expect(undo).to_be_visible(timeout=30_000)
+        undo.click()
+        _settled(page, "Code")
+
+        def restored():
+            with Project.open(folder) as p:
+                c = p.store.get_coding(coding.id)
+                return c.status == "active" and any(e.action == "coding.undo" for e in p.store.list_audit("coding", c.id))
+        assert _poll(restored), "Undo restores the removed coding, with its own audit row"
+
         # find in the document: the matches are counted
         pane = _pane(page)
         needle = words[8]

@@ -51,7 +51,8 @@ def streamlit_command(project: Path, host: str = "127.0.0.1", port: int = 8501) 
     flags = {**FLAGS, "server.address": host, "server.port": str(port)}
     if host not in ("127.0.0.1", "localhost"):
         flags["browser.serverAddress"] = host
-    cmd = [sys.executable, "-m", "streamlit", "run", str(workspace_script())]
+    # `streamlit run`, importing the first page's modules while no browser is connected yet
+    cmd = [sys.executable, "-m", "app_pages.serve", "run", str(workspace_script())]
     for key, value in flags.items():
         cmd += [f"--{key}", value]
     return [*cmd, "--", "--project", str(project)]

@@ -3,7 +3,9 @@
 Each decision is a `Decision` row plus an audit entry carrying the suggestion's engine, model, prompt
 version and parameters, so any coding can be traced back to what proposed it and who approved it.
 Undo never deletes: it writes its own audit entry, returns the suggestion to pending and marks the
-coding it created as removed.
+coding it created as removed. Removing and resizing a coding are undone the same way
+(`undo_change`): a new `coding.undo` audit row, the coding made active again or moved back to its
+old span; `undoable_changes` lists an analyst's decisions and coding changes together, newest first.
 
 An accepted suggestion codes the whole excerpt by default (the unit the engine judged); pass
 `span="evidence"` to code just the evidence."""
@@ -18,9 +20,11 @@ from assistant.models import (
     Coding,
     Decision,
     Excerpt,
+    StoredAuditEvent,
     StoredDecision,
     StoredSuggestion,
     Suggestion,
+    UndoStep,
 )
 from assistant.project import Project
 from assistant.verbatim import is_verbatim, locate, snap_to_words
@@ -270,9 +274,13 @@ def undo(project: Project, decision_id: int, analyst: str | None = None, note: s
         if is_undone(project, d.id):
             raise ThematicError(f"decision {decision_id} was already undone")
         removed = []
+        # the hand coding the decision made, by id: found even after it was resized
+        made = {e.entity_id for e in store.list_audit("coding") if e.action == "decision.add"
+                and e.details.get("decision_id") == d.id} if d.action == "add" else set()
         for c in store.list_codings(status="active", source_id=d.source_id):
             by_suggestion = d.suggestion_id is not None and c.suggestion_id == d.suggestion_id
-            by_hand = d.action == "add" and c.origin == "manual" and (c.start, c.end, c.code_id) == (d.start, d.end, d.code_id)
+            by_hand = d.action == "add" and c.origin == "manual" and (
+                c.id in made if made else (c.start, c.end, c.code_id) == (d.start, d.end, d.code_id))
             if c.coder == d.analyst and (by_suggestion or by_hand):
                 store.set_coding_status(c.id, "removed")
                 removed.append(c.id)
@@ -300,6 +308,88 @@ def undo_last(project: Project, analyst: str | None = None, note: str = "") -> D
     """Undo the analyst's most recent decision still standing; None when there is none."""
     todo = undoable(project, analyst)
     return undo(project, todo[0].id, analyst=analyst, note=note) if todo else None
+
+
+# -- undo across every hand-coding change: decisions, and codings removed or resized ------------------
+CODING_UNDO_ACTION = "coding.undo"  # the audit row of taking back a remove or a resize
+_CODING_CHANGES = {"coding.remove": "remove", "coding.resize": "resize"}
+
+
+def undoable_changes(project: Project, analyst: str | None = None) -> list[UndoStep]:
+    """The analyst's changes still standing, newest first: their decisions not undone (as
+    `undoable`) and their removes and resizes of codings not taken back. What the reading pane's
+    Undo walks back through, read from the audit log, so it works after a reload or from another
+    tab. Order is the order of the audit rows (one per change, written in the change's transaction)."""
+    store, who = project.store, analyst or project.analyst
+    coding_rows = store.list_audit("coding")
+    taken_back = {e.details.get("undid_audit_id") for e in coding_rows if e.action == CODING_UNDO_ACTION}
+    decided: dict[int, StoredAuditEvent] = {}  # decision id -> the audit row that recorded it
+    for e in [*store.list_audit("suggestion"), *coding_rows]:
+        if e.action.startswith("decision.") and e.details.get("decision_id") is not None:
+            decided.setdefault(int(e.details["decision_id"]), e)
+    steps = []
+    for d in undoable(project, who):
+        row = decided.get(int(d.id))
+        made = None if row is None else row.details.get("coding_id") or (row.entity_id if row.entity_type == "coding" else None)
+        steps.append(UndoStep(kind="decision", action=d.action, audit_id=row.id if row else 0, decision_id=d.id,
+                              coding_id=made, time=row.time if row else d.created_at))
+    for e in coding_rows:
+        if e.action in _CODING_CHANGES and e.actor == who and e.id not in taken_back:
+            steps.append(UndoStep(kind=_CODING_CHANGES[e.action], action=_CODING_CHANGES[e.action],  # type: ignore[arg-type]
+                                  audit_id=e.id, coding_id=e.entity_id, time=e.time))
+    return sorted(steps, key=lambda s: s.audit_id, reverse=True)
+
+
+def undo_change(project: Project, step: UndoStep, analyst: str | None = None, note: str = "") -> UndoStep:
+    """Take back one change: a decision through `undo`; a removed coding made active again; a
+    resized coding moved back to its old span. Each is a new audited write (`decision.undo`, or
+    `coding.undo` naming the audit row it takes back), never a deletion. Refused, with the reason,
+    when the coding has changed since in a way the undo would overwrite (a later resize, a
+    re-ingest that changed the words) or the change was already taken back."""
+    if step.kind == "decision":
+        undo(project, int(step.decision_id), analyst=analyst, note=note)  # type: ignore[arg-type]
+        return step
+    store, analyst = project.store, analyst or project.analyst
+    with store.transaction():  # checked inside the write lock: two tabs cannot both take it back
+        rows = store.list_audit("coding", step.coding_id)
+        row = next((e for e in rows if e.id == step.audit_id and e.action in _CODING_CHANGES), None)
+        if row is None:
+            raise NotFound(f"no remove or resize recorded as audit row {step.audit_id} of coding {step.coding_id}")
+        if any(e.action == CODING_UNDO_ACTION and e.details.get("undid_audit_id") == row.id for e in rows):
+            raise ThematicError(f"that {_CODING_CHANGES[row.action]} of coding {row.entity_id} was already undone")
+        c = store.get_coding(int(row.entity_id))  # type: ignore[arg-type]
+        src = store.get_source(c.source_id)
+        if row.action == "coding.remove":
+            if c.status != "removed":
+                raise ThematicError(f"coding {c.id} is {c.status} now, not removed: nothing to restore")
+            if src.text[c.start:c.end] != c.text:
+                raise ThematicError(f"coding {c.id} cannot be restored: its words are no longer at {c.start}:{c.end} "
+                                    "of the source (it changed since); code the passage again")
+            store.set_coding_status(c.id, "active")
+            store.audit(analyst, CODING_UNDO_ACTION, "coding", c.id, undid="coding.remove", undid_audit_id=row.id,
+                        code_id=c.code_id, source_id=c.source_id, start=c.start, end=c.end, text=c.text, note=note)
+        else:
+            d = row.details
+            if c.status != "active" or (c.start, c.end) != (d.get("start"), d.get("end")):
+                raise ThematicError(f"coding {c.id} changed after that resize (now {c.status}, {c.start}:{c.end}): "
+                                    "undo the later change first")
+            old_start, old_end, old_text = int(d["old_start"]), int(d["old_end"]), str(d.get("old_text", ""))
+            if src.text[old_start:old_end] != old_text:
+                raise ThematicError(f"coding {c.id} cannot go back to {old_start}:{old_end}: the source's words there "
+                                    "changed since")
+            ex = _excerpt_at(project, src.id, old_start, old_end)
+            store.move_coding(c.id, old_start, old_end, old_text, ex.id if ex else None)
+            store.audit(analyst, CODING_UNDO_ACTION, "coding", c.id, undid="coding.resize", undid_audit_id=row.id,
+                        code_id=c.code_id, source_id=c.source_id, old_start=c.start, old_end=c.end, old_text=c.text,
+                        start=old_start, end=old_end, note=note)
+    return step
+
+
+def undo_last_change(project: Project, analyst: str | None = None, note: str = "") -> UndoStep | None:
+    """Take back the analyst's most recent change still standing (a decision, a remove or a
+    resize); None when there is none."""
+    todo = undoable_changes(project, analyst)
+    return undo_change(project, todo[0], analyst=analyst, note=note) if todo else None
 
 
 def last_decision(project: Project, suggestion_id: int) -> Decision | None:

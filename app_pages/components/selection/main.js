@@ -8,6 +8,11 @@
 // Every string from the data goes in with textContent or createTextNode, never as markup. Each
 // text node's start offset in the canonical text is in its parent's data-o attribute, so a DOM
 // selection maps back to exact character offsets.
+//
+// Pseudonymised display: a speaker label ("Sarah Jones:") may be drawn as its pseudonym
+// ("Participant 1:", args.speakers maps one to the other). Such a label is one piece whose drawn
+// text differs from the canonical characters it stands for: a selection edge inside it counts as
+// its start or its end, never as an offset into the drawn words, so offsets stay exact.
 "use strict";
 
 (function () {
@@ -22,7 +27,8 @@
   const hasHighlights = typeof CSS !== "undefined" && CSS.highlights && typeof Highlight !== "undefined";
 
   let text = "";
-  let pieces = [];        // [{start, end, node}] in document order
+  let pieces = [];        // [{start, end, node, shown}] in document order (shown: drawn as a pseudonym)
+  let speakers = {};      // speaker label as written -> as drawn (pseudonymised display)
   let codings = [];       // [{id, start, end, label, colour, coder}]
   let codingsKey = "", docKey = null, selectedId = null, focusKey = "";
   let frameHeight = 0, seq = 0, lastKind = null;
@@ -52,9 +58,13 @@
     return ans;
   }
   function pieceAt(offset) { return pieces[pieceIndex(offset)]; }
+  function nodeOffset(p, offset) {  // an offset of the canonical text as a position in the piece's node
+    if (p.shown) return offset <= p.start ? 0 : p.node.length;
+    return Math.max(0, Math.min(offset - p.start, p.end - p.start));
+  }
   function point(offset) {
     const p = pieceAt(offset);
-    return [p.node, Math.max(0, Math.min(offset - p.start, p.end - p.start))];
+    return [p.node, nodeOffset(p, offset)];
   }
   function rangeOf(start, end) {
     const r = document.createRange();
@@ -70,8 +80,8 @@
       const p = pieces[i], a = Math.max(start, p.start), b = Math.min(end, p.end);
       if (b > a) {
         const r = document.createRange();
-        r.setStart(p.node, a - p.start);
-        r.setEnd(p.node, b - p.start);
+        r.setStart(p.node, nodeOffset(p, a));
+        r.setEnd(p.node, nodeOffset(p, b));
         out.push(r);
       }
     }
@@ -80,7 +90,10 @@
   function offsetOf(container, off) {
     if (container.nodeType === Node.TEXT_NODE && container.parentNode && container.parentNode.dataset &&
         container.parentNode.dataset.o !== undefined) {
-      return Number(container.parentNode.dataset.o) + Math.min(off, container.length);
+      const o = Number(container.parentNode.dataset.o);
+      const real = container.parentNode.dataset.len;  // a label drawn as its pseudonym: its start or end
+      if (real !== undefined) return o + (off === 0 ? 0 : Number(real));
+      return o + Math.min(off, container.length);
     }
     // a point between elements (a line number, a line's edge): the first text at or after it
     const probe = document.createRange();
@@ -130,7 +143,8 @@
       tx.className = "tx";
       const m = SPEAKER.exec(line);
       if (m) {
-        addPiece(tx, "sp", start, m[0]);
+        const shown = Object.prototype.hasOwnProperty.call(speakers, m[1]) ? String(speakers[m[1]]) : null;
+        addPiece(tx, "sp", start, m[0], shown === null ? null : shown + ":");
         addPiece(tx, null, start + m[0].length, line.slice(m[0].length));
       } else {
         addPiece(tx, null, start, line);
@@ -143,14 +157,16 @@
     }
     linesEl.appendChild(frag);
   }
-  function addPiece(parent, cls, start, str) {
+  function addPiece(parent, cls, start, str, drawn) {
     const span = document.createElement("span");
     if (cls) span.className = cls;
     span.dataset.o = String(start);
-    const node = document.createTextNode(str);
+    const shown = typeof drawn === "string" && drawn !== str;
+    if (shown) span.dataset.len = String(str.length);
+    const node = document.createTextNode(shown ? drawn : str);
     span.appendChild(node);
     parent.appendChild(span);
-    pieces.push({ start: start, end: start + str.length, node: node });
+    pieces.push({ start: start, end: start + str.length, node: node, shown: shown });
   }
 
   // -- codings: tints in the text, stripes and names in the margin ------------------------------------
@@ -330,10 +346,12 @@
     const height = Math.max(200, Number(args.height) || 640);
     const newText = typeof args.text === "string" ? args.text : "";
     const newDoc = String(args.doc_key || "") + ":" + newText.length;
-    const rebuilt = newText !== text || newDoc !== docKey;
+    const newSpeakers = args.speakers && typeof args.speakers === "object" ? args.speakers : {};
+    const rebuilt = newText !== text || newDoc !== docKey || JSON.stringify(newSpeakers) !== JSON.stringify(speakers);
     if (rebuilt) {
       text = newText;
       docKey = newDoc;
+      speakers = newSpeakers;
       buildLines();
       codingsKey = "";
       current = -1;
