@@ -121,8 +121,12 @@ class SuggestSettings(Section):
     # codebook and may propose new codes (suggest/llm.py)
     llm_mode: Literal["assisted", "free"] = "assisted"
     llm_candidates: int = 5
-    llm_combine: Literal["offline", "confirm", "rerank", "llm"] = "confirm"
-    llm_weight: float = 1.0  # rerank: z-score added for a yes, subtracted for a no
+    # "rerank" with half a z-score per vote is the rule that did no worse than the offline engine
+    # with both real models measured (benchmarks/precode_llm_pdpilot.py, held-out halves):
+    # SmolLM2-135M says yes to its first candidate 80% of the time, and letting it veto ("confirm")
+    # cost 0.15 kappa; Qwen2.5-1.5B gained 0.015-0.022 with "confirm" and nothing with "rerank".
+    llm_combine: Literal["offline", "confirm", "rerank", "llm"] = "rerank"
+    llm_weight: float = 0.5  # rerank: z-score added for a yes, subtracted for a no
     llm_runs: int = 1  # 2: a code is a yes only when two runs (candidate order reversed) agree
     llm_order: Literal["rank", "reversed", "shuffled"] = "rank"
 

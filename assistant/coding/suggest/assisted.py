@@ -24,8 +24,9 @@ combined with the offline scores by a rule chosen on a held-out split
   cuts false positives;
 - `combine` turns votes into proposals: "confirm" keeps the offline picks the model agrees with,
   "rerank" adds `weight` to a yes and subtracts it from a no before the offline top-k and
-  thresholds, "llm" proposes the candidates the model says yes to, "offline" ignores the votes.
-  Whatever the rule, an excerpt whose model call fails or returns no usable decision gets the
+  thresholds (the default, with weight 0.5: measured on two real models it never did worse than
+  the offline engine, where "confirm" did with the smaller one), "llm" proposes the candidates
+  the model says yes to, "offline" ignores the votes. Whatever the rule, an excerpt whose model call fails or returns no usable decision gets the
   offline engine's proposals (counted as `llm_fallback`), so the engine is never worse than the
   offline engine through a failure.
 
@@ -296,8 +297,8 @@ def combine(scores: np.ndarray, thresholds: np.ndarray, candidates: Sequence[int
 @dataclass
 class AssistParams:
     candidates: int = 5
-    combine: str = "confirm"
-    weight: float = 1.0
+    combine: str = "rerank"  # the default of settings.SuggestSettings.llm_combine (why: there)
+    weight: float = 0.5
     runs: int = 1
     order: str = "rank"
     rationale_first: bool = True
@@ -350,8 +351,8 @@ class AssistedEngine(SuggestionEngine):
         settings = project.settings
         model, label, pseud = project_model(project, chat_model, pseudonymise, dry_run)
         s = settings.suggest
-        params = AssistParams(candidates=getattr(s, "llm_candidates", 5), combine=getattr(s, "llm_combine", "confirm"),
-                              weight=getattr(s, "llm_weight", 1.0), runs=getattr(s, "llm_runs", 1),
+        params = AssistParams(candidates=getattr(s, "llm_candidates", 5), combine=getattr(s, "llm_combine", "rerank"),
+                              weight=getattr(s, "llm_weight", 0.5), runs=getattr(s, "llm_runs", 1),
                               order=getattr(s, "llm_order", "rank"), examples_per_code=s.examples_per_code)
         return cls(model, OfflineEngine.from_project(project), settings, None if dry_run else project.store, pseud,
                    params, top_k=s.top_k, model=label)
