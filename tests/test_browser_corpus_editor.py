@@ -14,9 +14,26 @@ from assistant.corpus.attributes import ACTION
 from assistant.project import Project
 
 try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # pragma: no cover - skipped by _needs_browser
     sync_playwright = None  # type: ignore[assignment]
+
+
+def _choose(page, box, option_name: str) -> None:  # noqa: ANN001 - Playwright objects
+    """Pick `option_name` in a Streamlit selectbox. A rerun that lands as the list opens (the
+    sidebar's model-loading line updating, say) closes the list again, so try a few times; a
+    missing option still fails (and the caller checks what was saved)."""
+    option = page.get_by_role("option", name=option_name, exact=True)
+    for _ in range(3):
+        box.click()
+        try:
+            option.click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    else:
+        raise AssertionError(f"option {option_name!r} never appeared in the selectbox")
 
 
 def test_attribute_editor_opens_on_demand_and_saves(ui_templates, tmp_path: Path) -> None:
@@ -36,8 +53,7 @@ def test_attribute_editor_opens_on_demand_and_saves(ui_templates, tmp_path: Path
             assert editor.get_by_test_id("stDataFrame").count() == 0  # not built while closed
             editor.get_by_text("Edit attributes and kind").click()
             expect(editor.get_by_test_id("stDataFrame")).to_be_visible(timeout=30_000)  # built on opening
-            editor.get_by_test_id("stSelectbox").click()
-            page.get_by_role("option", name=kinds[0], exact=True).click()
+            _choose(page, editor.get_by_test_id("stSelectbox"), kinds[0])
             editor.get_by_role("button", name="Save attributes").click()
             expect(page.get_by_text("Attributes saved")).to_be_visible(timeout=30_000)
             _settled(page, "Corpus")
