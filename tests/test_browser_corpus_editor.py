@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - skipped by _needs_browser
     sync_playwright = None  # type: ignore[assignment]
 
 
-def _choose(page, box, option_name: str) -> None:  # noqa: ANN001 - Playwright objects
+def _choose(page, box, option_name: str) -> None:  # page, box: Playwright objects
     """Pick `option_name` in a Streamlit selectbox. A rerun that lands as the list opens (the
     sidebar's model-loading line updating, say) closes the list again, so try a few times; a
     missing option still fails (and the caller checks what was saved)."""
