@@ -37,7 +37,8 @@ if not validations:
 
 labels = {v["id"]: f"Validation {v['id']} · {v['status']} · {v['size']} excerpts · {v['created_at'][:16]}"
           for v in validations}
-vid = st.selectbox("Validation", list(reversed(list(labels))), format_func=lambda i: render.label(labels[i]))
+# option labels are shown as plain text (not Markdown), as on every page: no escaping here
+vid = st.selectbox("Validation", list(reversed(list(labels))), format_func=labels.get)
 v = store.get_validation(vid)
 decided, todo = va.analyst_labels(project, vid)
 items = {i["excerpt_id"]: i for i in store.validation_items(vid)}
@@ -107,11 +108,16 @@ with tab_report:
             f"{report['units']} excerpts. Bar: {report['bar_words']}. {s['passes']} codes pass, {s['below_bar']} are "
             f"below the bar, {s['unassessed']} were not assessed (nobody applied them in the sample). Intervals: 95% "
             f"bootstrap over the sampled excerpts."))
+        if report.get("baseline"):
+            line = va.baseline_words(report).removeprefix("- ")
+            (st.warning if report["baseline"].get("engine_below_offline") else st.caption)(render.label(line))
         rows = [{"Code": r["code"], "Verdict": r["status"].replace("_", " "), "Prevalence": r["prevalence"],
                  **{f"{m.capitalize() if m != 'ac1' else 'AC1'}": r[m] for m in va.METRICS},
                  **{f"{m} 95% CI": f"{r[m + '_low']} – {r[m + '_high']}" if r[m + "_low"] is not None else "n/a"
                     for m in va.METRICS},
-                 "Analyst yes": r["analyst_yes"], "Engine yes": r["engine_yes"]} for r in report["codes"]]
+                 "Analyst yes": r["analyst_yes"], "Engine yes": r["engine_yes"],
+                 **({"Offline engine's kappa": r.get("offline_kappa")} if report.get("baseline") else {})}
+                for r in report["codes"]]
         st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
         c1, c2, c3 = st.columns(3)
         if v["status"] != "accepted":

@@ -129,6 +129,11 @@ class SuggestSettings(Section):
     llm_weight: float = 0.5  # rerank: z-score added for a yes, subtracted for a no
     llm_runs: int = 1  # 2: a code is a yes only when two runs (candidate order reversed) agree
     llm_order: Literal["rank", "reversed", "shuffled"] = "rank"
+    # how the reply names candidates: "numbered" (by list number, 60-character reasons) writes
+    # about half the tokens of "named" (full names, 100 characters), and output tokens are most of
+    # a small local model's time (benchmarks/precode_llm_pdpilot.py --reply); "auto": numbered,
+    # but named for an in-process model under a billion weights, which loses track of numbers
+    llm_reply: Literal["auto", "numbered", "named"] = "auto"
 
 
 class QuoteSettings(Section):

@@ -16,8 +16,9 @@ half, beside the offline engine on the same excerpts. Per excerpt the model is a
   two-run agreement);  S_A  seeded (examples in the prefix, candidates from the learned ranker);
   with --full also S_B (seeded, reversed), S_X (seeded candidates, no examples: the examples'
   own effect) and U_L (label before rationale).
-Speed: seconds per model call with the fixed prefix reused (llama.cpp's prefix cache) and, on
---prefix-probe excerpts, with the cache cleared before each call (the naive cost); projections for
+Speed: first a probe on --prefix-probe excerpts, uncached, timing each of reply numbered (prompt
+v3) / named (v2) x prefix reused / cleared before each call (the naive cost); then seconds per
+model call in the coding runs with the fixed prefix reused (llama.cpp's prefix cache); projections for
 the demo project (291 excerpts) and a 20,000-excerpt study. Then a theme draft and an Ask with the
 same model on the small writing project of the tests, counting sentences kept, dropped as uncited,
 and quotes invented and caught. Records the model file's sha256. Last stdout line: one JSON object."""
@@ -102,7 +103,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--max-tokens", type=int, default=400)
-    ap.add_argument("--prefix-probe", type=int, default=3, help="excerpts timed with the prefix cache cleared")
+    ap.add_argument("--prefix-probe", type=int, default=3,
+                    help="excerpts timed in each of: reply numbered/named x prefix cache reused/cleared")
+    ap.add_argument("--reply", choices=["numbered", "named"], default="numbered",
+                    help="how replies name candidates in the coding runs (numbered = prompt v3, the default)")
     ap.add_argument("--full", action="store_true", help="also S_B, S_X and U_L (three more calls per excerpt)")
     ap.add_argument("--plan", default="", help="comma-separated subset of U_A,U_B,S_A,S_B,S_X,U_L to run")
     ap.add_argument("--no-writing", action="store_true", help="skip the theme draft and Ask")
@@ -176,9 +180,9 @@ def main() -> None:
     load_s = time.perf_counter() - t0
     store = JsonlCache(args.cache) if args.cache else None
     judges = {
-        "U": CandidateJudge(chat, codes, {}, cache_store=store),
-        "S": CandidateJudge(chat, codes, examples, cache_store=store),
-        "L": CandidateJudge(chat, codes, {}, rationale_first=False, cache_store=store),
+        "U": CandidateJudge(chat, codes, {}, cache_store=store, reply=args.reply),
+        "S": CandidateJudge(chat, codes, examples, cache_store=store, reply=args.reply),
+        "L": CandidateJudge(chat, codes, {}, rationale_first=False, cache_store=store, reply=args.reply),
     }
     prefix_chars = {k: len(j.prefix["codebook"]) + len(j.prefix["examples"]) for k, j in judges.items()}
     tokens = {k: len(chat._client().tokenize(j.messages("", "", [])[0].content.encode("utf-8"))) for k, j in judges.items()}
@@ -188,6 +192,35 @@ def main() -> None:
     if args.plan:
         keep = set(args.plan.split(","))
         plan = [p for p in plan if p[0] in keep]
+    # speed probe: the same excerpts, uncached, in each of reply numbered/named x prefix reused or
+    # cleared before every call (the naive cost). With the prefix reused, one warm-up call on
+    # another excerpt first evaluates the prefix, as in a run; it is not counted.
+    probe: dict[str, dict[str, Any]] = {}
+    if args.prefix_probe:
+        pick = [int(i) for i in sample[: args.prefix_probe + 1]]
+        for reply in ("numbered", "named"):
+            pj = CandidateJudge(chat, codes, {}, cache_store=None, reply=reply)
+            for reuse in (True, False):
+                chat.reuse_prefix = reuse
+                secs, toks_out, toks_in = [], [], []
+                for n, i in enumerate(pick if reuse else pick[1:]):
+                    cands = [int(j) for j in np.argsort(-sc1[i])[: args.candidates]]
+                    jd = pj.judge(texts[i], "", cands, "rank", f"probe-{reply}-{reuse}-{ids[i]}")
+                    if jd.record is None or (reuse and n == 0):
+                        continue
+                    secs.append(jd.record.seconds)
+                    toks_out.append(jd.record.output_tokens)
+                    toks_in.append(jd.record.input_tokens)
+                    log(f"probe {reply} prefix {'on' if reuse else 'off'}: {jd.record.seconds:.1f}s "
+                        f"out={jd.record.output_tokens} err={jd.error}")
+                probe[f"{reply}_prefix_{'on' if reuse else 'off'}"] = {
+                    "calls": len(secs), "s_median": round(float(np.median(secs)), 2) if secs else None,
+                    "s_each": [round(x, 2) for x in secs], "output_tokens_mean":
+                    round(float(np.mean(toks_out)), 1) if toks_out else None,
+                    "input_tokens_mean": round(float(np.mean(toks_in)), 1) if toks_in else None}
+        chat.reuse_prefix = True
+    naive = probe.get(f"{args.reply}_prefix_off", {}).get("s_each", [])
+
     got: dict[str, list[Judgement]] = {name: [] for name, *_ in plan}
     timing: dict[str, list[float]] = {name: [] for name, *_ in plan}
     first_call: dict[str, float] = {}
@@ -209,19 +242,6 @@ def main() -> None:
             if n % 5 == 0:
                 log(f"{name} {n + 1}/{len(sample)} {rec.seconds if rec else 0:.1f}s "
                     f"yes={sum(jd.votes.values())} err={jd.error}")
-    # prefix off: the same calls with llama.cpp's cache cleared before each one
-    naive: list[float] = []
-    if args.prefix_probe:
-        chat.reuse_prefix = False
-        probe_judge = CandidateJudge(chat, codes, {}, cache_store=None)
-        for i in sample[: args.prefix_probe]:
-            cands = [int(j) for j in np.argsort(-sc1[i])[: args.candidates]]
-            jd = probe_judge.judge(texts[i], "", cands, "rank", str(ids[i]))
-            if jd.record is not None:
-                naive.append(jd.record.seconds)
-                log(f"prefix off: {jd.record.seconds:.1f}s")
-        chat.reuse_prefix = True
-
     # -- figures ---------------------------------------------------------------------------------
     C = len(paths)
     thr = np.full(C, -np.inf)
@@ -333,6 +353,8 @@ def main() -> None:
         "s_per_excerpt_prefix_off_median": round(s_off, 2) if s_off else None,
         "prefix_off_calls": len(naive),
         "speedup_prefix": round(s_off / s_on, 2) if s_on and s_off else None,
+        "probe": probe,
+        "probe_speedups": _speedups(probe),
         "excerpts_per_s_prefix_on": round(1 / s_on, 4) if s_on else None,
         "excerpts_per_s_prefix_off": round(1 / s_off, 4) if s_off else None,
         "output_tokens_mean": round(float(np.mean(out_tokens)), 1) if out_tokens else None,
@@ -358,6 +380,22 @@ def main() -> None:
           "machine_shared": bool(args.shared_machine), "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
           "plan": [p[0] for p in plan], "wall_s": round(time.perf_counter() - t_start, 1),
           "peak_rss_mb": peak_rss_mb()})
+
+
+def _speedups(probe: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Per-excerpt speed-ups in the probe, against the naive call (the v2 named reply with the
+    prefix evaluated every time)."""
+    def med(k: str) -> float | None:
+        return probe.get(k, {}).get("s_median")
+
+    def ratio(a: str, b: str) -> float | None:
+        x, y = med(a), med(b)
+        return round(x / y, 2) if x and y else None
+
+    return {"prefix_reuse_numbered": ratio("numbered_prefix_off", "numbered_prefix_on"),
+            "prefix_reuse_named": ratio("named_prefix_off", "named_prefix_on"),
+            "numbered_vs_named_prefix_on": ratio("named_prefix_on", "numbered_prefix_on"),
+            "both_vs_naive": ratio("named_prefix_off", "numbered_prefix_on")}
 
 
 def writing_check(chat: Any) -> dict[str, Any]:

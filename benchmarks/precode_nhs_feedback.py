@@ -165,8 +165,11 @@ def run_offline(rows: list[dict], book: list[dict], top_k: int, fractions: list[
             "seeded": seeded, "split_seed": seed}
 
 
-def run_llm(rows: list[dict], book: list[dict], gguf: Path, sample: int, seed: int, top_k: int) -> dict[str, object]:
-    """The configured LLM engine on a stratified sample, through a throwaway project."""
+def run_llm(rows: list[dict], book: list[dict], gguf: Path, sample: int, seed: int, top_k: int,
+            keep: Path | None = None, reply: str = "auto") -> dict[str, object]:
+    """The configured LLM engine on a stratified sample, through a throwaway project, or through
+    the project at `keep` (made on the first run): its response cache holds every model reply, so
+    an interrupted run resumes where it stopped and a rerun costs no model time."""
     from assistant.coding.codebook import CodeSpec, import_specs
     from assistant.coding.suggest import SuggestContext, make_engine
     from assistant.coding.validation import stratified_sample
@@ -185,21 +188,27 @@ def run_llm(rows: list[dict], book: list[dict], gguf: Path, sample: int, seed: i
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     with tempfile.TemporaryDirectory() as tmp:
-        project = Project.init(Path(tmp) / "p")
-        project.settings.analyst = "benchmark"
         from index.embeddings import SentenceTransformerEmbedder
 
+        folder = keep or Path(tmp) / "p"
+        fresh = not (folder.is_dir() and any(folder.iterdir()))
+        project = Project.init(folder) if fresh else Project.open(folder)
+        project.settings.analyst = "benchmark"
         project.set_embedder(SentenceTransformerEmbedder("default"))
         project.settings.llm.provider = "llamacpp"
         project.settings.llm.model_path = str(gguf)
         project.settings.llm.model = gguf.stem
         project.settings.suggest.top_k = top_k
-        import_specs(project, [CodeSpec(name=b["name"], definition=b["definition"] or "") for b in book])
-        for r in sub:
-            src = project.store.add_source(Source(name=r["id"], kind="survey", text=r["text"],
-                                                  attributes={"question": r["question"]}, content_hash=r["id"]))
-            project.store.add_excerpts([Excerpt(source_id=src.id, ordinal=0, start=0, end=len(r["text"]),
-                                                text=r["text"], speaker=r["respondent_id"])])
+        project.settings.suggest.llm_reply = reply  # type: ignore[assignment]
+        if fresh:
+            import_specs(project, [CodeSpec(name=b["name"], definition=b["definition"] or "") for b in book])
+            for r in sub:
+                src = project.store.add_source(Source(name=r["id"], kind="survey", text=r["text"],
+                                                      attributes={"question": r["question"]}, content_hash=r["id"]))
+                project.store.add_excerpts([Excerpt(source_id=src.id, ordinal=0, start=0, end=len(r["text"]),
+                                                    text=r["text"], speaker=r["respondent_id"])])
+        elif [s_.name for s_ in project.store.list_sources()] != [r["id"] for r in sub]:
+            sys.exit(f"{folder} holds another sample; give a new --keep folder for this --sample/--seed")
         codes = project.store.list_codes()
         col = {c.id: names.index(c.name) for c in codes}
         excerpts = project.store.list_excerpts()
@@ -211,7 +220,16 @@ def run_llm(rows: list[dict], book: list[dict], gguf: Path, sample: int, seed: i
             pred = np.zeros_like(gold)
             t0 = time.perf_counter()
             if name == "llm":
-                results = [eng.suggest_one(e, codes, ctx) for e in excerpts]
+                results, uncached, model_s = [], 0, 0.0
+                for n, e in enumerate(excerpts):
+                    res = eng.suggest_one(e, codes, ctx)
+                    results.append(res)
+                    if res.call and not res.call.get("cached"):
+                        uncached += 1
+                        model_s += float(res.call.get("seconds") or 0)
+                    if n % 10 == 0:
+                        log(f"llm {n + 1}/{len(excerpts)}: {uncached} model calls, "
+                            f"{model_s / max(uncached, 1):.1f}s each")
             else:
                 results = eng.suggest(excerpts, codes, ctx)
             secs = time.perf_counter() - t0
@@ -221,6 +239,9 @@ def run_llm(rows: list[dict], book: list[dict], gguf: Path, sample: int, seed: i
                         pred[i, col[p.code_id]] = 1
             r = evaluate(gold, pred, names)
             out[name] = {"model": eng.model, "seconds_per_excerpt": round(secs / len(excerpts), 3),
+                         **({"model_calls_this_run": uncached,
+                             "model_s_per_call": round(model_s / uncached, 2) if uncached else None,
+                             "params": eng.params} if name == "llm" else {}),
                          **{k: v for k, v in r.items() if k != "per_code"}, "per_code": r["per_code"],
                          "errors": sum(res.error is not None for res in results)}
             log(f"{name} on the {len(sub)}-answer sample: mean kappa {r['mean_kappa']}, AC1 {r['mean_ac1']}, "
@@ -242,6 +263,10 @@ def main() -> None:
     ap.add_argument("--keep-unlabellable", action="store_true",
                     help="keep the 'Labelling not possible' answers as answers with no code")
     ap.add_argument("--limit", type=int, help="only the first N answers (a quick look; not the benchmark)")
+    ap.add_argument("--keep", type=Path, help="with --engine llm: the sample's project folder, kept so a rerun "
+                    "resumes from its response cache")
+    ap.add_argument("--reply", choices=["auto", "numbered", "named"], default="auto",
+                    help="with --engine llm: settings.suggest.llm_reply (default: the product's, auto)")
     ap.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
                     help="override a ScorerParams/LearnParams field (tune on PDPilot AND here, never one alone)")
     args = ap.parse_args()
@@ -254,7 +279,7 @@ def main() -> None:
     if args.engine == "llm":
         if not args.gguf or not args.gguf.is_file():
             sys.exit("--engine llm needs --gguf PATH to a GGUF file")
-        emit({**head, **run_llm(rows, book, args.gguf, args.sample, args.seed, args.top_k)})
+        emit({**head, **run_llm(rows, book, args.gguf, args.sample, args.seed, args.top_k, args.keep, args.reply)})
         return
     override = {k: float(v) for k, v in (a.split("=", 1) for a in args.set)}
     emit({**head, **run_offline(rows, book, args.top_k, args.fractions, args.seed, override),

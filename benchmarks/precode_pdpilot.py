@@ -165,8 +165,11 @@ def run(data: Path, seed: int, top_k: int, tune_seeds: Sequence[int] = (1, 2, 3)
             "params_override": params_override or {},
             "lexical": "bm25",
             "run1_codebook_only": {k: v for k, v in r1.items() if k not in ("kappa_per_code", "codes")},
-            "run1_on_same_80pct": {k: v for k, v in r1_80.items() if k not in ("kappa_per_code", "codes")},
-            "run2_20pct_reviewed": {k: v for k, v in r2.items() if k not in ("kappa_per_code", "codes")},
+            # run 1 scored on the excerpts run 2 did not review, so the two compare like for like
+            f"run1_on_same_{100 - round(seed_fraction * 100)}pct": {k: v for k, v in r1_80.items()
+                                                                  if k not in ("kappa_per_code", "codes")},
+            f"run2_{round(seed_fraction * 100)}pct_reviewed": {k: v for k, v in r2.items()
+                                                              if k not in ("kappa_per_code", "codes")},
             "tuning_splits_mean_kappa": {"per_seed": tuning, "mean": mean_t},
             "kappa_per_code_run1": dict(zip(r1["codes"], r1["kappa_per_code"])),
             "kappa_per_code_run2": dict(zip(r2["codes"], r2["kappa_per_code"])),

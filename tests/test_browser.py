@@ -146,7 +146,7 @@ def _some_codings(folder: Path, n: int = 40) -> None:
             decisions.accept(p, int(s.id), analyst="browser-tester")
 
 
-def _codings_reach(folder: Path, n: int, timeout: float = 20) -> int:
+def _codings_reach(folder: Path, n: int, timeout: float = 45) -> int:
     """The number of codings once it reaches `n` or the time is up: a click's rerun may start a
     moment after the status widget was last read, so the store is polled rather than read once."""
     deadline = time.time() + timeout

@@ -61,6 +61,25 @@ def test_validate_page_end_to_end(tmp_path: Path) -> None:
         expect(page.get_by_text("were not assessed").first).to_be_visible(timeout=60_000)
         expect(page.get_by_role("button", name="Accept: gate batch runs by this report")).to_be_visible()
         with Project.open(folder) as p:
-            assert p.store.get_validation(v["id"])["status"] == "run"
+            saved = p.store.get_validation(v["id"])
+            assert saved["status"] == "run"
+            # as an LLM run's report: the offline engine on the same sample, which agreed more
+            rep = saved["report"] | {"engine": "llm", "baseline": {
+                "engine": "offline", "model": "m", "summary": {"mean_kappa": 0.61, "mean_ac1": 0.9, "passes": 2},
+                "engine_below_offline": True, "advice": "the offline engine agreed more with the analyst on this "
+                                                        "sample (mean kappa 0.61 against 0.20): batch-code with it"}}
+            for r in rep["codes"]:
+                r["offline_kappa"] = 0.61
+            p.store.save_validation_report(v["id"], "llm", "m", saved["bar"], rep)
+        page.reload(wait_until="domcontentloaded")
+        _settled(page, "Validate")
+        page.get_by_role("tab", name="Report").click()
+        expect(page.get_by_text("the offline engine agreed more with the analyst").first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("The offline engine on the same sample: mean kappa 0.61").first).to_be_visible()
+        shown = page.locator("[data-testid='stSelectbox']").first.evaluate(
+            "el => el.innerText + ' ' + [...el.querySelectorAll('input')].map(i => i.value).join(' ')")
+        assert f"Validation {v['id']} · run · " in shown and "\\" not in shown, shown  # shown as written
+        page.wait_for_timeout(1500)  # the table is drawn on a canvas after the page settles
+        page.screenshot(path=str(tmp_path / "validate-baseline.png"), full_page=True)
         assert leaks == []
         browser.close()

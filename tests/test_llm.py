@@ -31,8 +31,9 @@ def test_extract_json_tolerant() -> None:
 def test_prompt_template_versions_and_missing_vars() -> None:
     tpl = load_prompt("suggest_codes", 1)
     assert tpl.version == "v1" and tpl.name == "suggest_codes"
-    newest = load_prompt("suggest_codes")  # v2: the assisted engine's candidate layout
-    assert newest.version == "v2" and "candidates" in newest.variables
+    newest = load_prompt("suggest_codes")  # v3: the assisted engine's numbered candidate layout
+    assert newest.version == "v3" and "candidates" in newest.variables
+    assert load_prompt("suggest_codes", 2).sha256 not in (tpl.sha256, newest.sha256)
     assert len(tpl.sha256) == 64 and tpl.sha256 != newest.sha256  # the wording is recorded with the version
     with pytest.raises(PromptError, match="needs variable"):
         tpl.render(codebook="x")

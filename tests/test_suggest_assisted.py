@@ -57,8 +57,9 @@ class Judge(BaseChatModel):
         else:
             asked = _CAND.findall(str(messages[-1].content).split("Candidate codes", 1)[1])
             call = len(self.prompts)
-            text = json.dumps({"decisions": [{"code": n, "rationale": "because", "applies": bool(self.says_yes(n, call))}
-                                             for n in asked]})
+            # the numbered reply of prompt v3: candidate i by its number, never by name
+            text = json.dumps({"decisions": [{"n": i, "reason": "because", "applies": bool(self.says_yes(n, call))}
+                                             for i, n in enumerate(asked, start=1)]})
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
 
@@ -90,14 +91,34 @@ def test_candidates_are_the_offline_top_ranked_codes(tmp_path: Path) -> None:
     assert len(codes) == 5  # a 5-code codebook became a 2-code question
 
 
-def test_schema_puts_rationale_before_label_and_names_only_candidates() -> None:
-    s = decision_schema(["A", "B c"])
+def test_numbered_schema_fixes_one_slot_per_candidate_with_the_reason_first() -> None:
+    arr = decision_schema(["A", "B c", "D"])["properties"]["decisions"]
+    slots = arr["prefixItems"]
+    assert [s["properties"]["n"]["const"] for s in slots] == [1, 2, 3]  # no skipping, repeating or reordering
+    assert all(list(s["properties"]) == ["n", "reason", "applies"] for s in slots)
+    assert slots[0]["properties"]["reason"]["maxLength"] == 60
+    assert "A" not in json.dumps(arr)  # the model never spends tokens on names
+    late = decision_schema(["A"], rationale_first=False)["properties"]["decisions"]["prefixItems"][0]
+    assert list(late["properties"]) == ["n", "applies", "reason"]
+
+
+def test_numbered_replies_map_back_to_the_candidates_in_the_order_asked() -> None:
+    out = DecisionsOut.model_validate({"decisions": [
+        {"n": 1, "reason": "talks about damp", "applies": True}, {"n": 2, "reason": "no money", "applies": "no"},
+        {"n": 9, "reason": "not asked", "applies": True}]})
+    j = parse_judgement(out, [30, 10], {10: "Funding", 30: "Housing"})
+    assert j.votes == {30: True, 10: False} and j.rationales[30] == "talks about damp"
+    assert j.counts["codes_dropped"] == 1
+
+
+def test_named_schema_puts_rationale_before_label_and_names_only_candidates() -> None:
+    s = decision_schema(["A", "B c"], reply="named")
     arr = s["properties"]["decisions"]
     assert arr["minItems"] == arr["maxItems"] == 2
     assert list(arr["items"]["properties"]) == ["code", "rationale", "applies"]
     assert arr["items"]["properties"]["code"]["enum"] == ["A", "B c"]
-    assert list(decision_schema(["A"], rationale_first=False)["properties"]["decisions"]["items"]["properties"]) == \
-        ["code", "applies", "rationale"]
+    assert list(decision_schema(["A"], rationale_first=False, reply="named")["properties"]["decisions"]["items"]
+                ["properties"]) == ["code", "applies", "rationale"]
 
 
 def test_parse_judgement_maps_names_numbers_and_missing() -> None:
@@ -242,4 +263,28 @@ def test_precode_with_the_assisted_engine_records_every_excerpt(tmp_path: Path) 
     assert rep.status == "done" and rep.failed == 0 and rep.done == rep.total == 4
     rows = project.store.list_suggestions(status=None, engine="llm")
     assert all(r.params.get("mode") == "assisted" and r.params.get("prompt_sha256") for r in rows)
-    assert all(r.prompt_version == "v2" for r in rows)
+    assert all(r.prompt_version == "v3" for r in rows)
+
+
+class _Sized(Judge):
+    """The fake judge that can say its size, as an in-process GGUF model does."""
+
+    weights: int | None = None
+
+    def parameter_count(self) -> int | None:
+        return self.weights
+
+
+def test_auto_reply_names_candidates_for_a_small_model_and_numbers_them_otherwise(tmp_path: Path) -> None:
+    from assistant.coding.suggest.assisted import resolve_reply
+
+    assert resolve_reply("named", _Sized(weights=10**10)) == "named"  # an explicit choice stands
+    assert resolve_reply("auto", judge()) == "numbered"  # cannot say its size: assumed larger
+    for weights, reply, version in ((134_515_008, "named", "v2"), (1_543_714_304, "numbered", "v3")):
+        model = _Sized(says_yes=lambda n, c: True, prompts=[], model_name=f"sized-{weights}", weights=weights)
+        project, eng, ctx, codes = setup(tmp_path / str(weights), model)
+        assert eng.p.reply == "auto"  # the project's default
+        eng.prepare(codes, ctx)
+        assert (eng.reply, eng.prompt_version, eng.params["reply_used"]) == (reply, version, reply)
+        assert eng.judge_for(codes).template.version == version
+        project.close()

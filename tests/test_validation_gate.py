@@ -221,3 +221,39 @@ def test_run_needs_a_coded_sample_and_exports(project, tmp_path: Path) -> None:
     md = md_path.read_text()
     assert "| Code | Verdict |" in md and "bootstrap" in md
     assert [a.action for a in project.store.list_audit()][-2:] == ["validation.export", "validation.export"]
+
+
+def test_an_llm_report_carries_the_offline_engine_on_the_same_sample(project) -> None:
+    """A small model can agree with the analyst less than the offline engine it builds on: every
+    LLM report scores the offline engine on the same sample and says so when it agreed more."""
+    from builders import scripted_engine
+
+    vid = va.draw_sample(project, size=6, seed=2)
+    _code_sample(project, vid)
+    ids = {c.name: c.id for c in project.store.list_codes()}
+    offline = va.run_validation(project, vid, engine="offline", n_boot=100)
+    assert "baseline" not in offline and va.baseline_words(offline) == ""
+
+    # proposes a wrong code wherever the analyst applied one: agrees less than the offline engine
+    wrong = scripted_engine({"mould": ids["Workforce capacity"], "damp": ids["Workforce capacity"],
+                             "staff": ids["Short-term funding"], "nurses": ids["Short-term funding"],
+                             "grant": ids["Housing and living conditions"], "twelve month": ids["Frequent attenders"]})
+    report = va.run_validation(project, vid, engine=wrong, n_boot=100)
+    base = report["baseline"]
+    assert base["engine"] == "offline" and base["summary"] == offline["summary"]
+    assert [r["offline_kappa"] for r in report["codes"]] == [r["kappa"] for r in offline["codes"]]
+    ours, theirs = report["summary"]["mean_kappa"], base["summary"]["mean_kappa"]
+    assert ours < theirs and base["engine_below_offline"]
+    assert f"mean kappa {theirs:.2f} against {ours:.2f}" in base["advice"]
+    assert "Warning: the offline engine agreed more" in va.report_markdown(report)
+    assert project.store.get_validation(vid)["report"]["baseline"] == base  # saved with the report
+
+    # the analyst's own rules: agrees at least as well, so no warning
+    right = scripted_engine({"mould": ids["Housing and living conditions"], "damp": ids["Housing and living conditions"],
+                             "staff": ids["Workforce capacity"], "nurses": ids["Workforce capacity"],
+                             "grant": ids["Short-term funding"], "funding": ids["Short-term funding"],
+                             "twelve month": ids["Short-term funding"], "ambulance": ids["Frequent attenders"]})
+    good = va.run_validation(project, vid, engine=right, n_boot=100)
+    assert good["summary"]["mean_kappa"] == 1.0
+    assert not good["baseline"]["engine_below_offline"] and good["baseline"]["advice"] == ""
+    assert "Warning" not in va.baseline_words(good) and "The offline engine on the same sample" in va.baseline_words(good)

@@ -127,17 +127,24 @@ def _f(x: float | None) -> str:
 
 def _print_report(report: dict) -> None:
     s = report["summary"]
+    base = bool(report.get("baseline"))
     t = Table("code", "verdict", "prev.", "kappa [95% CI]", "AC1 [95% CI]", "precision [95% CI]", "recall [95% CI]",
+              *(["offline kappa"] if base else []),
               title=f"validation {report['validation_id']}: {report['engine']} engine vs {report['coder']}")
     for r in report["codes"]:
         t.add_row(r["code"], r["status"].replace("_", " "), _f(r["prevalence"]),
-                  *[f"{_f(r[m])} [{_f(r[m + '_low'])}, {_f(r[m + '_high'])}]" for m in ("kappa", "ac1", "precision", "recall")])
+                  *[f"{_f(r[m])} [{_f(r[m + '_low'])}, {_f(r[m + '_high'])}]" for m in ("kappa", "ac1", "precision", "recall")],
+                  *([_f(r.get("offline_kappa"))] if base else []))
     console.print(t)
     console.print(f"{report['units']} excerpts compared ({len(report['not_yet_coded'])} not yet coded left out); "
                   f"bar: {report['bar_words']}; {s['passes']} pass, {s['below_bar']} below the bar, "
                   f"{s['unassessed']} not assessed (nobody applied them in the sample). Mean kappa {_f(s['mean_kappa'])}, "
                   f"AC1 {_f(s['mean_ac1'])}. Accept it with `thematic validate accept {report['validation_id']}` "
                   "to gate batch runs.")
+    if report.get("baseline"):
+        from assistant.coding.validation import baseline_words
+
+        console.print(baseline_words(report).removeprefix("- "))
 
 
 @validate_app.command("accept")

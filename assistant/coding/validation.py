@@ -12,7 +12,9 @@ The flow (the CLI `thematic validate` and the workspace page are faces over thes
    per code: Cohen's kappa, Gwet's AC1, prevalence, precision and recall (engine against the
    analyst), each with a seeded percentile bootstrap interval over the sampled excerpts. Codes
    whose figure is under the analyst's bar are marked `below_bar`; codes nobody applied in the
-   sample are `unassessed` (the sample says nothing about them). The blind periods end.
+   sample are `unassessed` (the sample says nothing about them). The blind periods end. An LLM
+   report also scores the offline engine on the same sample (`baseline`) and warns when that
+   agreed more with the analyst: the LLM engine must earn its place on this corpus.
 4. `accept_validation` makes a report the one a batch run is gated by: `gate_engine` wraps the
    engine so codes below the bar are left out of the run (action "exclude") or proposed with a
    `below_validation_bar` flag (action "flag"); unassessed codes carry `not_validated`. Every
@@ -321,20 +323,11 @@ def run_validation(project: Project, validation_id: int | None = None, bar: Bar 
     results = _suggest_all(eng, excerpts, codes, ctx)
     col = {c.id: j for j, c in enumerate(codes)}
     human = np.zeros((len(excerpts), len(codes)), bool)
-    machine = np.zeros_like(human)
-    predictions: dict[str, list[dict[str, Any]]] = {}
-    errors = 0
-    for i, (e, res) in enumerate(zip(excerpts, results)):
+    for i, e in enumerate(excerpts):
         for cid in decided[e.id]:
             if cid in col:
                 human[i, col[cid]] = True
-        errors += res.error is not None
-        preds = []
-        for p in res.proposals:
-            if p.code_id in col:
-                machine[i, col[p.code_id]] = True
-                preds.append({"code_id": p.code_id, "score": round(float(p.score), 4)})
-        predictions[str(e.id)] = preds
+    machine, predictions, errors = _engine_matrix(excerpts, results, col)
     rows = code_rows(codes, human, machine, bar, seed=int(v["seed"]), n_boot=n_boot)
     report = {"validation_id": vid, "coder": v["coder"], "engine": eng.name, "model": eng.model,
               "prompt_version": eng.prompt_version, "bar": vars(bar), "bar_words": bar.words(),
@@ -342,6 +335,8 @@ def run_validation(project: Project, validation_id: int | None = None, bar: Bar 
               "bootstrap": {"resamples": n_boot, "seed": int(v["seed"]), "level": 0.95, "method": "percentile"},
               "summary": _summary(rows), "codes": rows, "analyst": {str(e.id): sorted(decided[e.id]) for e in excerpts},
               "engine_codes": predictions, "holdout_excerpts": sorted(holdout)}
+    if eng.name != "offline":
+        report["baseline"] = _offline_baseline(project, codes, excerpts, ctx, human, col, bar, int(v["seed"]), rows)
     with store.transaction():
         store.save_validation_report(vid, eng.name, eng.model, vars(bar), report)
         store.audit(project.analyst, "validation.run", "validation", vid, engine=eng.name, model=eng.model,
@@ -349,6 +344,43 @@ def run_validation(project: Project, validation_id: int | None = None, bar: Bar 
         if end_blind:
             set_blind(project, v["coder"], sorted({e.source_id for e in sample_excerpts(project, vid)}), on=False)
     return report
+
+
+def _engine_matrix(excerpts: Sequence[StoredExcerpt], results: Sequence[EngineResult], col: dict[int, int]
+                   ) -> tuple[np.ndarray, dict[str, list[dict[str, Any]]], int]:
+    """Excerpts x codes: which codes the engine proposed; its proposals by excerpt; its errors."""
+    machine = np.zeros((len(excerpts), len(col)), bool)
+    predictions: dict[str, list[dict[str, Any]]] = {}
+    for i, (e, res) in enumerate(zip(excerpts, results)):
+        preds = []
+        for p in res.proposals:
+            if p.code_id in col:
+                machine[i, col[p.code_id]] = True
+                preds.append({"code_id": p.code_id, "score": round(float(p.score), 4)})
+        predictions[str(e.id)] = preds
+    return machine, predictions, sum(res.error is not None for res in results)
+
+
+def _offline_baseline(project: Project, codes: list[StoredCode], excerpts: list[StoredExcerpt], ctx: SuggestContext,
+                      human: np.ndarray, col: dict[int, int], bar: Bar, seed: int,
+                      rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The offline engine on the same sample, under the same holdout. A small model can agree with
+    the analyst less than the offline engine it builds on (measured: SmolLM2-135M on PDPilot), and
+    this sample is the only evidence of that on this corpus, so every LLM report carries the
+    comparison and says, per code and overall, which engine agreed more. It costs no model call."""
+    off = make_engine(project, "offline")
+    off.prepare(codes, ctx)
+    machine, _, _ = _engine_matrix(excerpts, off.suggest(excerpts, codes, ctx), col)
+    off_rows = code_rows(codes, human, machine, bar, seed=seed, n_boot=200)  # its point figures are what is used
+    summary = _summary(off_rows)
+    for r, o in zip(rows, off_rows):
+        r["offline_kappa"] = o["kappa"]
+    ours, theirs = _summary(rows)["mean_kappa"], summary["mean_kappa"]
+    behind = ours is not None and theirs is not None and ours < theirs
+    return {"engine": "offline", "model": off.model, "summary": summary, "engine_below_offline": behind,
+            "advice": (f"the offline engine agreed more with the analyst on this sample (mean kappa {theirs:.2f}"
+                       f" against {ours:.2f}): batch-code with it (`precode --engine offline`) unless the codes"
+                       " you need pass the bar") if behind else ""}
 
 
 def _suggest_all(eng: SuggestionEngine, excerpts: list[StoredExcerpt], codes: list[StoredCode],
@@ -458,7 +490,7 @@ class GatedEngine(SuggestionEngine):
 # --- export --------------------------------------------------------------------------------------
 
 _COLUMNS = ["code", "status", "units", "prevalence", "analyst_yes", "engine_yes", "both_yes",
-            *[f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")], "why"]
+            *[f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")], "offline_kappa", "why"]
 
 
 def report_csv(report: dict[str, Any]) -> str:
@@ -497,7 +529,21 @@ def report_markdown(report: dict[str, Any]) -> str:
     for r in report.get("codes", []):
         cells = [f"{_f(r.get(m))} [{_f(r.get(m + '_low'))}, {_f(r.get(m + '_high'))}]" for m in METRICS]
         lines.append(f"| {_md(r['code'])} | {r['status'].replace('_', ' ')} | {_f(r.get('prevalence'))} | " + " | ".join(cells) + " |")
+    if report.get("baseline"):
+        lines[8:8] = [baseline_words(report)]  # after the summary lines, before the table
     return "\n".join(lines) + "\n"
+
+
+def baseline_words(report: dict[str, Any]) -> str:
+    """One line for any face: how the offline engine did on the same sample, and the advice when
+    it agreed more with the analyst than the engine validated ("" for an offline report)."""
+    b = report.get("baseline")
+    if not b:
+        return ""
+    s = b["summary"]
+    line = (f"- The offline engine on the same sample: mean kappa {_f(s.get('mean_kappa'))}, AC1 {_f(s.get('mean_ac1'))}"
+            f"; codes passing the bar: {s.get('passes', 0)}")
+    return line + (f". Warning: {b['advice']}" if b.get("engine_below_offline") else "")
 
 
 def export_report(project: Project, validation_id: int, fmt: str, path: Any = None) -> Any:

@@ -170,6 +170,15 @@ class LlamaCppChat(BaseChatModel):
                               seed=self.seed, verbose=False)
         return self._llm
 
+    def parameter_count(self) -> int | None:
+        """The model's number of weights (loading it, as its first call would): the LLM engine
+        picks its reply layout by model size (`assisted.resolve_reply`)."""
+        with _IN_PROCESS_LOCK:
+            try:
+                return int(self._client()._model.n_params())
+            except (LLMError, AttributeError, ValueError):
+                return None
+
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         roles = {"system": "system", "human": "user", "ai": "assistant"}
