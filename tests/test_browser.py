@@ -210,6 +210,10 @@ def test_workspace_in_browser(server) -> None:
         page.locator(".st-key-rv_accept button").click()
         _settled(page, "Code")
         assert _codings_reach(folder, before + 1) == before + 1, "the Accept button accepts"
+        # the rerun after the click draws the next suggestion's buttons (and their shortcuts) a
+        # moment after the status settles: press only once its Accept button is there again
+        expect(page.locator(".st-key-rv_accept button")).to_be_enabled(timeout=30_000)
+        page.wait_for_timeout(500)
         page.locator("h2").first.click()  # focus the page, not an input
         page.keyboard.press("a")
         _settled(page, "Code")
