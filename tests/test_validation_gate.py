@@ -247,6 +247,8 @@ def test_an_llm_report_carries_the_offline_engine_on_the_same_sample(project) ->
     assert f"mean kappa {theirs:.2f} against {ours:.2f}" in base["advice"]
     assert "Warning: the offline engine agreed more" in va.report_markdown(report)
     assert project.store.get_validation(vid)["report"]["baseline"] == base  # saved with the report
+    run = [a for a in project.store.list_audit() if a.action == "validation.run"][-1]
+    assert run.details["engine_below_offline"] is True and run.details["offline_summary"] == base["summary"]
 
     # the analyst's own rules: agrees at least as well, so no warning
     right = scripted_engine({"mould": ids["Housing and living conditions"], "damp": ids["Housing and living conditions"],

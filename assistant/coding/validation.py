@@ -340,7 +340,10 @@ def run_validation(project: Project, validation_id: int | None = None, bar: Bar 
     with store.transaction():
         store.save_validation_report(vid, eng.name, eng.model, vars(bar), report)
         store.audit(project.analyst, "validation.run", "validation", vid, engine=eng.name, model=eng.model,
-                    bar=vars(bar), units=len(excerpts), summary=report["summary"])
+                    bar=vars(bar), units=len(excerpts), summary=report["summary"],
+                    **({"offline_summary": report["baseline"]["summary"],
+                        "engine_below_offline": report["baseline"]["engine_below_offline"]}
+                       if "baseline" in report else {}))
         if end_blind:
             set_blind(project, v["coder"], sorted({e.source_id for e in sample_excerpts(project, vid)}), on=False)
     return report
@@ -524,13 +527,12 @@ def report_markdown(report: dict[str, Any]) -> str:
               f" precision {_f(s.get('mean_precision'))}, recall {_f(s.get('mean_recall'))}"),
              ("- Intervals: 95% percentile bootstrap over the sampled excerpts"
               f" ({report.get('bootstrap', {}).get('resamples')} resamples, seed {report.get('bootstrap', {}).get('seed')})"),
+             *([baseline_words(report)] if report.get("baseline") else []),
              "", "| Code | Verdict | Prevalence | Kappa [95% CI] | AC1 [95% CI] | Precision [95% CI] | Recall [95% CI] |",
              "|---|---|---|---|---|---|---|"]
     for r in report.get("codes", []):
         cells = [f"{_f(r.get(m))} [{_f(r.get(m + '_low'))}, {_f(r.get(m + '_high'))}]" for m in METRICS]
         lines.append(f"| {_md(r['code'])} | {r['status'].replace('_', ' ')} | {_f(r.get('prevalence'))} | " + " | ".join(cells) + " |")
-    if report.get("baseline"):
-        lines[8:8] = [baseline_words(report)]  # after the summary lines, before the table
     return "\n".join(lines) + "\n"
 
 

@@ -171,12 +171,25 @@ class LlamaCppChat(BaseChatModel):
         return self._llm
 
     def parameter_count(self) -> int | None:
-        """The model's number of weights (loading it, as its first call would): the LLM engine
-        picks its reply layout by model size (`assisted.resolve_reply`)."""
+        """The model's number of weights: the LLM engine picks its reply layout by model size
+        (`assisted.resolve_reply`). Read from the file's vocabulary-only load (a fraction of a
+        second, no weights in memory), so a dry run or a fully cached rerun never loads the model;
+        the loaded model answers when there is one. None when it cannot be read."""
         with _IN_PROCESS_LOCK:
             try:
-                return int(self._client()._model.n_params())
-            except (LLMError, AttributeError, ValueError):
+                if self._llm is not None:
+                    return int(self._llm._model.n_params())
+                import llama_cpp
+                from llama_cpp._internals import LlamaModel
+
+                params = llama_cpp.llama_model_default_params()
+                params.vocab_only = True
+                model = LlamaModel(path_model=self.model_path, params=params, verbose=False)
+                try:
+                    return int(model.n_params())
+                finally:
+                    model.close()
+            except (ImportError, AttributeError, ValueError, OSError):
                 return None
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,

@@ -160,10 +160,7 @@ def resolve_reply(reply: str, chat_model: Any) -> str:
     if reply != "auto":
         return reply
     count = getattr(chat_model, "parameter_count", None)
-    try:
-        n = count() if callable(count) else None
-    except Exception:  # a model that cannot load fails on its first call, with its own message
-        n = None
+    n = count() if callable(count) else None  # None when unreadable: the first call then says why
     return "named" if n is not None and n < SMALL_MODEL_PARAMS else "numbered"
 
 
