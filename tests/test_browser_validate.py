@@ -76,7 +76,9 @@ def test_validate_page_end_to_end(tmp_path: Path) -> None:
         page.get_by_role("tab", name="Report").click()
         expect(page.get_by_text("the offline engine agreed more with the analyst").first).to_be_visible(timeout=30_000)
         expect(page.get_by_text("The offline engine on the same sample: mean kappa 0.61").first).to_be_visible()
-        shown = page.locator("[data-testid='stSelectbox']").first.evaluate(
+        chooser = page.locator("[data-testid='stSelectbox']").filter(has_text="Validation").first
+        expect(chooser).to_be_visible()
+        shown = chooser.evaluate(
             "el => el.innerText + ' ' + [...el.querySelectorAll('input')].map(i => i.value).join(' ')")
         assert f"Validation {v['id']} · run · " in shown and "\\" not in shown, shown  # shown as written
         page.wait_for_timeout(1500)  # the table is drawn on a canvas after the page settles
